@@ -76,8 +76,7 @@ def parse_spec(arch: str) -> Spec:
             decoders.append((filters, int(match["repeat"] or 1)))
     if not encoders or len(middles) != 1 or len(decoders) != len(encoders):
         raise ValueError(
-            "A spec needs one or more encoders, exactly one cN, and one decoder per encoder. "
-            f"Received: arch={arch!r}"
+            f"A spec needs one or more encoders, exactly one cN, and one decoder per encoder. Received: arch={arch!r}"
         )
     return Spec(tuple(encoders), middles[0], tuple(decoders))
 
@@ -105,9 +104,9 @@ def build_fcn(arch: str = "fcn4", input_size: int = 160) -> keras.Model:
         x = BilinearUpSampling2D(name=f"dec{i}_up")(x)
         x = keras.layers.Concatenate(name=f"dec{i}_concat")([x, skip])
         for j in range(1, repeat + 1):
-            x = keras.layers.SeparableConv2D(
-                filters, 3, padding="same", activation="relu", name=f"dec{i}_sepconv{j}"
-            )(x)
+            x = keras.layers.SeparableConv2D(filters, 3, padding="same", activation="relu", name=f"dec{i}_sepconv{j}")(
+                x
+            )
             x = keras.layers.BatchNormalization(name=f"dec{i}_bn{j}")(x)
     outputs = keras.layers.Conv2D(NUM_CLASSES, 1, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs, name=resolve_arch(arch).replace(",", "_"))

@@ -96,9 +96,7 @@ def build_from_config(config: dict) -> keras.Model:
             tensors[layer["name"]] = keras.Input(tuple(shape), name=layer["name"])
             continue
         inbound = [tensors[node[0]] for node in layer["inbound_nodes"][0]]
-        tensors[layer["name"]] = _make_layer(class_name, layer_config)(
-            inbound if len(inbound) > 1 else inbound[0]
-        )
+        tensors[layer["name"]] = _make_layer(class_name, layer_config)(inbound if len(inbound) > 1 else inbound[0])
     inputs = [tensors[entry[0]] for entry in config["input_layers"]]
     outputs = [tensors[entry[0]] for entry in config["output_layers"]]
     return keras.Model(inputs[0], outputs[0], name=config.get("name", "legacy"))

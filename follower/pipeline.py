@@ -1,0 +1,198 @@
+"""The per-frame pipeline, without I/O: decode → segment → locate → decide.
+
+`process_frame` turns one ``sensor_frame`` payload into a `FrameResult` (it runs off the socket hub, in a
+native thread); `Tracker` turns results into the simulator's events (PATROL ↔ FOLLOW). The segmenter is any
+callable from an RGB uint8 image (H, W, 3) to a target probability map (S, S), so a test or a replay can
+stand in for the network. Geometry conventions are those of `sim_bridge.geometry`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from sim_bridge import protocol
+from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
+from sim_bridge.protocol import Event, SensorFrame
+
+Segment = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the pipeline needs from the configuration; intrinsics left None come from the depth width."""
+
+    threshold: float = 0.5
+    min_pixels: int = 10
+    fx: float | None = None
+    fy: float | None = None
+    cx: float | None = None
+    cy: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Settings from a resolved `follower.config` mapping."""
+        return cls(
+            threshold=config["THRESHOLD"],
+            min_pixels=config["MIN_PIXELS"],
+            fx=config["FX"],
+            fy=config["FY"],
+            cx=config["CX"],
+            cy=config["CY"],
+        )
+
+    def intrinsics(self, width: int) -> Intrinsics:
+        """The intrinsics for a depth image ``width`` pixels wide: the defaults, then any overrides."""
+        default = Intrinsics.default(width)
+        return Intrinsics(
+            fx=default.fx if self.fx is None else self.fx,
+            fy=default.fy if self.fy is None else self.fy,
+            cx=default.cx if self.cx is None else self.cx,
+            cy=default.cy if self.cy is None else self.cy,
+        )
+
+
+@dataclass(frozen=True)
+class Blob:
+    """The largest connected target region: its mask (S, S) bool, area and centroid (u, v), mask pixels."""
+
+    mask: np.ndarray
+    pixels: int
+    centroid: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A located target: blob area (mask pixels), centroid (u, v) in depth pixels, z-depth, world position."""
+
+    pixels: int
+    centroid: tuple[float, float]
+    depth_m: float
+    position: np.ndarray
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: the decoded frame, target pixel count, detection (or None), stage seconds."""
+
+    frame: SensorFrame
+    target_pixels: int
+    detection: Detection | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def target_mask(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean mask (S, S) of pixels whose target probability exceeds ``threshold``."""
+    return np.asarray(probabilities) > threshold
+
+
+def largest_blob(mask: np.ndarray) -> Blob | None:
+    """The largest 8-connected region of ``mask``, or None when the mask is empty."""
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    u, v = centroids[label]
+    return Blob(labels == label, int(stats[label, cv2.CC_STAT_AREA]), (float(u), float(v)))
+
+
+def blob_depth(blob_mask: np.ndarray, depth_m: np.ndarray) -> float:
+    """Median depth (m) under a blob, the mask scaled to the depth image; NaN when no pixel has a reading."""
+    height, width = depth_m.shape
+    if blob_mask.shape != depth_m.shape:
+        blob_mask = cv2.resize(blob_mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    values = depth_m[blob_mask.astype(bool)]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def locate(
+    mask: np.ndarray, depth_m: np.ndarray, camera_pose: Pose, settings: Settings
+) -> tuple[int, Detection | None]:
+    """(target pixel count, detection): the largest blob back-projected at its median depth, or None.
+
+    The target is present when the mask has more than ``settings.min_pixels`` pixels; a present target
+    whose blob has no depth reading is not located.
+    """
+    target_pixels = int(np.count_nonzero(mask))
+    if target_pixels <= settings.min_pixels:
+        return target_pixels, None
+    blob = largest_blob(mask)
+    if blob is None:
+        return target_pixels, None
+    depth = blob_depth(blob.mask, depth_m)
+    if not np.isfinite(depth):
+        return target_pixels, None
+    height, width = depth_m.shape
+    centroid = scale_pixel(blob.centroid, (mask.shape[1], mask.shape[0]), (width, height))
+    position = pixel_to_world(centroid, depth, settings.intrinsics(width), camera_pose)
+    return target_pixels, Detection(blob.pixels, centroid, depth, position)
+
+
+def process_frame(message: Any, segment: Segment, settings: Settings) -> FrameResult:
+    """Decode, segment and locate one ``sensor_frame`` payload; raises `sim_bridge.protocol.ProtocolError`."""
+    start = time.perf_counter()
+    frame = protocol.parse_sensor_frame(message)
+    decoded = time.perf_counter()
+    mask = target_mask(segment(frame.rgb), settings.threshold)
+    segmented = time.perf_counter()
+    target_pixels, detection = locate(mask, frame.depth_m, frame.gimbal_pose, settings)
+    located = time.perf_counter()
+    timings = {"decode": decoded - start, "segment": segmented - decoded, "locate": located - segmented}
+    return FrameResult(frame, target_pixels, detection, timings)
+
+
+class Mode(enum.Enum):
+    """What the follower tells the simulator to do."""
+
+    PATROL = "PATROL"
+    FOLLOW = "FOLLOW"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The events for one frame, and whether it found or lost the target."""
+
+    events: list[Event]
+    found: bool = False
+    lost: bool = False
+
+
+class Tracker:
+    """The PATROL ↔ FOLLOW state machine of the original follower.
+
+    Every frame with a detection sends ``object_detected`` and a fresh box marker at the target; the first
+    one after PATROL is "found". More than ``lost_after`` frames in a row without one, while following, is
+    "lost" and sends ``object_lost``.
+    """
+
+    def __init__(self, lost_after: int = 6) -> None:
+        self.lost_after = lost_after
+        self.mode = Mode.PATROL
+        self.misses = 0
+        self.next_marker_id = 0
+
+    def update(self, detection: Detection | None) -> Decision:
+        """Advance by one processed frame."""
+        if detection is not None:
+            found = self.mode is Mode.PATROL
+            self.mode, self.misses = Mode.FOLLOW, 0
+            position = detection.position.tolist()
+            marker = protocol.create_box_marker(self.next_marker_id, position)
+            self.next_marker_id += 1
+            return Decision([protocol.object_detected(position), marker], found=found)
+        self.misses += 1
+        if self.mode is Mode.FOLLOW and self.misses > self.lost_after:
+            self.mode = Mode.PATROL
+            return Decision([protocol.object_lost()], lost=True)
+        return Decision([])
+
+    def reset(self) -> None:
+        """Back to PATROL without events (the simulator went away)."""
+        self.mode, self.misses = Mode.PATROL, 0

@@ -1,0 +1,54 @@
+"""The network behind the pipeline: a Keras FCN called through one compiled, fixed-shape TensorFlow function.
+
+Keras' ``model.predict()`` rebuilds its data pipeline on every call, which costs more than the network itself
+for one 160x160 frame; a ``tf.function`` with a fixed input signature is traced once, at start-up (the
+warm-up), and then runs the graph directly.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import models
+from models.imaging import TARGET_CLASS, prepare_input
+
+
+class Segmenter:
+    """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs."""
+
+    def __init__(self, model: keras.Model, input_size: int, name: str = "model") -> None:
+        self.model = model
+        self.input_size = int(input_size)
+        self.name = name
+        self.device = describe_device()
+        signature = [tf.TensorSpec((1, self.input_size, self.input_size, 3), tf.float32, name="image")]
+        self._infer = tf.function(self._forward, input_signature=signature, autograph=False)
+        self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # warm-up: trace and allocate now
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Segmenter:
+        """Load a saved model (see `models.load`); raises `models.ModelLoadError`."""
+        model, card = models.load(path)
+        return cls(model, card["input_size"], name=str(path))
+
+    def _forward(self, batch: tf.Tensor) -> tf.Tensor:
+        """The compiled call: the target channel of the softmax for a batch of one."""
+        return self.model(batch, training=False)[0, :, :, TARGET_CLASS]
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Target probability per output pixel for one image, resized and scaled as in training."""
+        batch = prepare_input(rgb, self.input_size)[np.newaxis]
+        return self._infer(tf.constant(batch)).numpy()
+
+
+def describe_device() -> str:
+    """Where TensorFlow runs the model: the first GPU's name, or ``CPU``."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU ({details.get('device_name', gpus[0].name)})"

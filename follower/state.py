@@ -1,0 +1,185 @@
+"""The follower's state between frames, apart from the sockets: the handlers call one `FollowerState`.
+
+It holds the newest waiting frame (a single slot: a newer frame replaces a waiting one, which is dropped and
+counted; nothing queues), the `Tracker`, the counters, and the latencies since the last statistics line. It
+also writes the follower's log lines: "Target found!", "Target lost!", rate-limited warnings for rejected
+frames, and the statistics. Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from follower.pipeline import FrameResult, Mode, Tracker
+from sim_bridge.protocol import Event, ProtocolError
+
+logger = logging.getLogger("follower")
+
+COUNTERS = ("received", "processed", "dropped", "rejected", "errors", "detections", "found", "lost")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A frame waiting for the pipeline: who sent it, its raw payload, when it arrived (clock seconds)."""
+
+    sid: str
+    message: Any
+    received: float
+
+
+class RateLimiter:
+    """Lets one message per key through every ``interval`` seconds and counts the ones it holds back."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[Any, float] = {}
+        self._held: Counter = Counter()
+
+    def allow(self, key: Any) -> tuple[bool, int]:
+        """(whether to emit now, how many were held back since the last one emitted for ``key``)."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] += 1
+            return False, 0
+        self._last[key] = now
+        return True, self._held.pop(key, 0)
+
+
+class FollowerState:
+    """Waiting frame, tracker, counters and latency window of one follower."""
+
+    def __init__(
+        self, lost_after: int = 6, warn_interval: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clock = clock
+        self.tracker = Tracker(lost_after)
+        self.counts: Counter = Counter(dict.fromkeys(COUNTERS, 0))
+        self.busy = False
+        self.last_frame_at: float | None = None
+        self.last_position: list[float] | None = None
+        self._waiting: Pending | None = None
+        self._last_sid: str | None = None
+        self._warnings = RateLimiter(warn_interval, clock)
+        self._window_start = clock()
+        self._window_counts: Counter = Counter()
+        self._window_latencies: list[float] = []
+
+    @property
+    def mode(self) -> Mode:
+        """PATROL or FOLLOW."""
+        return self.tracker.mode
+
+    def offer(self, sid: str, message: Any) -> bool:
+        """Make a frame the newest waiting one; True when nothing is being processed, so the caller must
+        process frames (`take` until None)."""
+        now = self.clock()
+        self._count("received")
+        self.last_frame_at = now
+        if self._waiting is not None:
+            self._count("dropped")
+        self._waiting = Pending(sid, message, now)
+        if self.busy:
+            return False
+        self.busy = True
+        return True
+
+    def take(self) -> Pending | None:
+        """The newest waiting frame, or None (and no longer busy) when there is none."""
+        pending, self._waiting = self._waiting, None
+        if pending is None:
+            self.busy = False
+        return pending
+
+    def complete(self, pending: Pending, result: FrameResult) -> list[Event]:
+        """Decide on a processed frame: the events to send back to ``pending.sid``."""
+        decision = self.tracker.update(result.detection)
+        self._last_sid = pending.sid
+        self._count("processed")
+        detection = result.detection
+        if detection is not None:
+            self._count("detections")
+            self.last_position = [round(float(c), 3) for c in detection.position]
+        if decision.found:
+            self._count("found")
+            x, y, z = self.last_position
+            logger.info(
+                "Target found! at (%.2f, %.2f, %.2f) m, %d px, depth %.1f m",
+                x, y, z, detection.pixels, detection.depth_m,
+            )  # fmt: skip
+        if decision.lost:
+            self._count("lost")
+            logger.info("Target lost! after %d frames without it", self.tracker.misses)
+        self._window_latencies.append(self.clock() - pending.received)
+        return decision.events
+
+    def reject(self, pending: Pending, error: ProtocolError) -> None:
+        """Count a frame that failed validation and warn about it (rate-limited per kind and field)."""
+        self._count("rejected")
+        allowed, held = self._warnings.allow((type(error).__name__, error.field))
+        if allowed:
+            more = f" ({held} more like it since the last warning)" if held else ""
+            logger.warning("Rejected sensor_frame from %s: %s%s", pending.sid, error, more)
+
+    def fail(self, pending: Pending, error: BaseException) -> None:
+        """Count a frame that broke the pipeline itself, and log it with its traceback (rate-limited)."""
+        self._count("errors")
+        allowed, held = self._warnings.allow(type(error).__name__)
+        if allowed:
+            more = f" ({held} more since the last report)" if held else ""
+            logger.error("Frame from %s failed: %r%s", pending.sid, error, more, exc_info=error)
+
+    def disconnected(self, sid: str) -> None:
+        """Forget a client's waiting frame; back to PATROL when it was the one being followed."""
+        if self._waiting is not None and self._waiting.sid == sid:
+            self._waiting = None
+        if sid == self._last_sid and self.tracker.mode is Mode.FOLLOW:
+            logger.info("Client %s went away while following: back to PATROL", sid)
+            self.tracker.reset()
+
+    def stats_line(self) -> str | None:
+        """The statistics since the previous call, or None when no frame arrived meanwhile."""
+        now = self.clock()
+        elapsed, counts, latencies = now - self._window_start, self._window_counts, self._window_latencies
+        self._window_start, self._window_counts, self._window_latencies = now, Counter(), []
+        if not counts["received"]:
+            return None
+        if latencies:
+            p50, p95 = np.percentile(np.array(latencies) * 1000.0, [50, 95])
+            latency = f"latency p50 {p50:.1f} ms p95 {p95:.1f} ms"
+        else:
+            latency = "latency -"
+        return (
+            f"stats: {counts['processed'] / max(elapsed, 1e-9):.1f} frames/s, {latency}, "
+            f"dropped {counts['dropped']}, rejected {counts['rejected']}, mode {self.mode.value} "
+            f"(total: {self.counts['processed']} processed, {self.counts['dropped']} dropped, "
+            f"{self.counts['rejected']} rejected)"
+        )
+
+    def health(self) -> dict[str, Any]:
+        """Counters and freshness for ``GET /healthz``."""
+        age = None if self.last_frame_at is None else round(self.clock() - self.last_frame_at, 3)
+        return {
+            "status": "ok",
+            "mode": self.mode.value,
+            "frames_processed": self.counts["processed"],
+            "frames_received": self.counts["received"],
+            "frames_dropped": self.counts["dropped"],
+            "frames_rejected": self.counts["rejected"],
+            "frames_failed": self.counts["errors"],
+            "last_frame_age_s": age,
+            "last_position": self.last_position,
+        }
+
+    def _count(self, name: str) -> None:
+        """Add one to a counter, in the totals and in the statistics window."""
+        self.counts[name] += 1
+        self._window_counts[name] += 1

@@ -1,0 +1,338 @@
+"""Train the follow-me FCN.
+
+    python -m models.train --train DIR --val DIR --arch fcn4 --out weights/NAME [options]
+
+Backend-agnostic Keras 3: the same command trains with KERAS_BACKEND=tensorflow, jax or torch, on the GPU the
+backend sees or on the CPU. Each epoch is scored on --val with the Udacity score (`models.scoring`) and the best
+epoch is kept as ``NAME.keras`` with its card ``NAME.card.json``. Interrupted runs resume from ``NAME.ckpt/``;
+--init warm-starts from existing weights. Also written: ``NAME.history.csv``, ``NAME.loss.png`` (the curves),
+TensorBoard logs in ``NAME.logs/`` when TensorFlow is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import importlib.util
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from models import store
+from models.architecture import build_fcn, resolve_arch
+from models.augment import Augmenter, collect_targets, parse_augmentations
+from models.dataset import Dataset, DatasetError, load_dataset
+from models.devices import describe_devices
+from models.evaluate import EvalSet, load_eval_sets, score_sets
+from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
+from models.losses import SegmentationLoss
+
+CLASS_NAMES = ("background", "other people", "target")
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """Augmented batches drawn from a decoded dataset; deterministic for a seed, epoch and batch index."""
+
+    def __init__(self, data: Dataset, batch_size: int, steps: int, augmenter: Augmenter, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.data, self.batch_size, self.steps = data, batch_size, steps
+        self.augmenter, self.seed, self.epoch = augmenter, seed, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _indices(self, index: int) -> np.ndarray:
+        n = len(self.data)
+        first = index * self.batch_size
+        rounds = range(first // n, (first + self.batch_size - 1) // n + 1)
+        order = np.concatenate([np.random.default_rng([self.seed, self.epoch, r]).permutation(n) for r in rounds])
+        start = first - rounds[0] * n
+        return order[start : start + self.batch_size]
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        images, targets = [], []
+        for i in self._indices(index):
+            image, classes = self.augmenter(self.data.images[i], self.data.classes[i], rng)
+            images.append(image)
+            targets.append(classes)
+        one_hot = np.eye(NUM_CLASSES, dtype=np.float32)[np.stack(targets)]
+        return scale_input(np.stack(images)), one_hot
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds ``images_per_s`` to the epoch logs and prints it."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started, self.batches = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        rate = self.batches * self.batch_size / (time.perf_counter() - self.started)
+        if logs is not None:
+            logs["images_per_s"] = rate
+        print(f"epoch {epoch + 1}: {rate:.1f} training images/s")
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that ends after ``seconds`` of training."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self.started > self.seconds:
+            print(f"Time limit of {self.seconds:.0f} s reached after epoch {epoch + 1}: stopping")
+            self.model.stop_training = True
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Scores every epoch on the validation sets and saves the model when the score improves.
+
+    Without validation data every epoch is saved. ``save_every`` also keeps ``NAME.epochNNN.keras`` snapshots.
+    """
+
+    def __init__(self, out: Path, card: dict, val_sets: list[EvalSet] | None, best: float, save_every: int):
+        super().__init__()
+        self.out, self.card, self.val_sets, self.best, self.save_every = out, card, val_sets, best, save_every
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        card = {**self.card, "epochs_trained": epoch + 1, "date": _now()}
+        if self.val_sets:
+            result, _ = score_sets(self.model, self.val_sets)
+            logs.update(val_score=result["final_score"], val_iou=result["final_iou"], val_weight=result["weight"])
+            print(
+                f"epoch {epoch + 1}: validation final_score {result['final_score']:.4f} "
+                f"(IoU {result['final_iou']:.4f}, weight {result['weight']:.4f}; best so far {self.best:.4f})"
+            )
+            if result["final_score"] <= self.best:
+                return
+            self.best = result["final_score"]
+            card.update(best_epoch=epoch + 1, validation=result)
+        else:
+            card.update(best_epoch=epoch + 1)
+        store.save(self.model, self.out, card)
+        if self.save_every and (epoch + 1) % self.save_every == 0:
+            snapshot = self.out.with_name(f"{self.out.name}.epoch{epoch + 1:03d}")
+            store.save(self.model, snapshot, card)
+
+
+class LossCurves(keras.callbacks.Callback):
+    """Redraws ``NAME.loss.png`` from the history CSV after every epoch."""
+
+    def __init__(self, history_csv: Path, figure: Path):
+        super().__init__()
+        self.history_csv, self.figure = history_csv, figure
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_history(self.history_csv, self.figure)
+
+
+def plot_history(history_csv: Path, figure: Path) -> None:
+    """Loss (left axis) and validation score (right axis) per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with history_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(epochs, [float(r["loss"]) for r in rows], label="training loss", color="tab:blue")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if rows[0].get("val_score"):
+        right = ax.twinx()
+        right.plot(epochs, [float(r["val_score"]) for r in rows], label="validation score", color="tab:red")
+        right.set_ylabel("validation final_score")
+        right.legend(loc="upper right")
+    ax.legend(loc="upper left")
+    ax.set_title(figure.name.replace(".loss.png", ""))
+    fig.tight_layout()
+    store.write_atomically(figure, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def describe_data(data: Dataset) -> dict:
+    """Counts and content hash of a dataset, for the card."""
+    with_target = int(((data.classes == TARGET_CLASS).sum((1, 2)) > 3).sum())
+    return {
+        "path": str(data.root),
+        "images": len(data),
+        "with_target": with_target,
+        "sha256": data.content_hash,
+    }
+
+
+def versions() -> dict:
+    """Keras, backend and (when installed) TensorFlow versions."""
+    found = {"keras": keras.__version__, "backend": keras.backend.backend()}
+    try:
+        import tensorflow as tf
+
+        found["tensorflow"] = tf.__version__
+    except ImportError:
+        found["tensorflow"] = None
+    return found
+
+
+def build_or_load(args) -> tuple[keras.Model, str]:
+    """The model to train and its spec string: a new one for --arch, or the --init weights."""
+    if not args.init:
+        return build_fcn(args.arch, args.input_size), resolve_arch(args.arch)
+    model, card = store.load(args.init)
+    if card.get("input_size", args.input_size) != args.input_size:
+        raise ValueError(f"--init {args.init} has input size {card['input_size']}, not --input-size {args.input_size}")
+    return model, card.get("spec", card.get("arch", "unknown"))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=Path, required=True, help="training folder (images/, masks/)")
+    parser.add_argument("--val", type=Path, help="validation folder: selects the best epoch by score")
+    parser.add_argument("--arch", default="fcn4", help="preset (fcn1..fcn5) or spec string, e.g. e32,e64,c128,d64,d32")
+    parser.add_argument("--input-size", type=int, default=160)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training data")
+    parser.add_argument("--augment", default="all", help="comma list of shift,flip,color,paste; all; none")
+    parser.add_argument("--class-weights", default="1,1,1", help="cross-entropy weight per class, e.g. 1,1,3")
+    parser.add_argument("--dice", type=float, default=0.0, help="weight of the target Dice term")
+    parser.add_argument("--init", help="warm start from these weights")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="augmentation workers")
+    parser.add_argument("--threads", action="store_true", help="augment in threads instead of processes")
+    parser.add_argument("--time-limit", type=float, help="stop after the epoch that passes this many seconds")
+    parser.add_argument("--save-every", type=int, default=0, help="also keep a snapshot every N epochs")
+    parser.add_argument("--out", type=Path, required=True, help="weights/NAME: writes NAME.keras and its card")
+    return parser.parse_args(argv)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run training as configured by ``args``; returns the final card."""
+    keras.utils.set_random_seed(args.seed)
+    augmentations = parse_augmentations(args.augment)
+    class_weights = tuple(float(w) for w in args.class_weights.split(","))
+    if len(class_weights) != NUM_CLASSES:
+        raise ValueError(f"--class-weights needs {NUM_CLASSES} numbers. Received: {args.class_weights!r}")
+    print(f"Training on {describe_devices()}")
+    started = time.perf_counter()
+    data = load_dataset(args.train, args.input_size)
+    val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
+    print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
+    model, spec = build_or_load(args)
+    steps = args.steps_per_epoch or math.ceil(len(data) / args.batch_size)
+    augmenter = Augmenter(augmentations, collect_targets(data.images, data.classes) if "paste" in augmentations else [])
+    batches = TrainingBatches(
+        data,
+        args.batch_size,
+        steps,
+        augmenter,
+        args.seed,
+        workers=args.workers,
+        use_multiprocessing=not args.threads and args.workers > 1,
+    )
+    lr = args.lr
+    if args.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=SegmentationLoss(class_weights, args.dice))
+
+    out = store.base_path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = out.with_name(out.name + ".ckpt")
+    resuming = checkpoint_dir.is_dir()
+    best = store.read_card(out).get("validation", {}).get("final_score", -1.0) if resuming else -1.0
+    card = {
+        "arch": args.arch if not args.init else spec,
+        "spec": spec,
+        "input_size": args.input_size,
+        "classes": list(CLASS_NAMES),
+        "input_scaling": "(x / 255 - 0.5) * 2, PIL bilinear resize",
+        "parameters": model.count_params(),
+        "training_data": {"train": describe_data(data)},
+        "validation_data": str(args.val) if args.val else None,
+        "hyperparameters": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "schedule": args.schedule,
+            "steps_per_epoch": steps,
+            "augment": list(augmentations),
+            "class_weights": list(class_weights),
+            "dice": args.dice,
+            "init": args.init,
+            "seed": args.seed,
+        },
+        "versions": versions(),
+        "trained_on": describe_devices(),
+    }
+    history_csv = out.with_name(out.name + ".history.csv")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
+        Throughput(args.batch_size),
+        KeepBest(out, card, val_sets, best, args.save_every),
+        keras.callbacks.CSVLogger(str(history_csv), append=resuming),
+        LossCurves(history_csv, out.with_name(out.name + ".loss.png")),
+    ]
+    if args.time_limit:
+        callbacks.append(TimeLimit(args.time_limit))
+    if card["versions"]["tensorflow"] and importlib.util.find_spec("tensorboard"):
+        callbacks.append(keras.callbacks.TensorBoard(str(out.with_name(out.name + ".logs"))))
+    print(
+        f"{'Resuming' if resuming else 'Starting'} {spec} at {args.input_size}px: {model.count_params()} "
+        f"parameters, {steps} steps of {args.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"
+    )
+    model.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=2 if _not_a_terminal() else 1)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    final = store.read_card(out)
+    print(
+        f"Done in {time.perf_counter() - started:.0f} s: {store.keras_path(out)} (best epoch {final.get('best_epoch')})"
+    )
+    return final
+
+
+def _not_a_terminal() -> bool:
+    return not sys.stdout.isatty()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except (DatasetError, store.ModelLoadError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Shared by the follower tests: a red-pixel model, simulator-like scenes, a QuadSim client, the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from sim_bridge import geometry, protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE_SIZE = 256
+BACKGROUND_RGB = (96, 120, 88)
+TARGET_RGB = (220, 24, 24)
+BACKGROUND_DEPTH_M = 40.0
+
+
+def save_red_model(path: Path, input_size: int = 128) -> Path:
+    """Save a real Keras model whose 1x1 softmax conv calls strongly red pixels the target (class 2)."""
+    import keras
+
+    import models
+
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    conv = keras.layers.Conv2D(3, 1, activation="softmax", name="classes")
+    model = keras.Model(inputs, conv(inputs))
+    kernel = np.zeros((1, 1, 3, 3), np.float32)
+    kernel[0, 0, :, 2] = [10.0, -10.0, -10.0]  # inputs are scaled to [-1, 1]: red is (1, -1, -1)
+    bias = np.array([0.0, -10.0, -10.0], np.float32)
+    conv.set_weights([kernel, bias])
+    models.save(model, path, {"arch": "red-1x1", "input_size": input_size})
+    return path
+
+
+def render_frame(
+    gimbal_pose: geometry.Pose, target_world: np.ndarray | None, half_size: tuple[int, int] = (7, 15)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB, depth metres) as the gimbal camera sees a flat scene with the target as a red block.
+
+    The block is centred on the pixel nearest to where the target projects, at the target's z-depth, with a
+    few empty (0) and saturated (255) depth pixels inside it, as the simulator's depth images have.
+    """
+    rng = np.random.default_rng(0)
+    rgb = np.empty((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    rgb[:] = BACKGROUND_RGB
+    rgb = np.clip(rgb.astype(np.int16) + rng.integers(-12, 13, rgb.shape), 0, 255).astype(np.uint8)
+    depth = np.full((IMAGE_SIZE, IMAGE_SIZE), BACKGROUND_DEPTH_M)
+    if target_world is not None:
+        intrinsics = geometry.Intrinsics.default(IMAGE_SIZE)
+        u, v, d = geometry.world_to_pixel(target_world, intrinsics, gimbal_pose)
+        col, row = round(u), round(v)
+        half_w, half_h = half_size
+        rows, cols = slice(row - half_h, row + half_h + 1), slice(col - half_w, col + half_w + 1)
+        rgb[rows, cols] = TARGET_RGB
+        depth[rows, cols] = d
+        depth[row - half_h, col - half_w : col] = 0.0  # no reading
+        depth[row + half_h, col : col + half_w] = 60.0  # saturated
+    return rgb, depth
+
+
+def sensor_frame(
+    gimbal_pose: geometry.Pose, target_world: np.ndarray | None, decimal: str = ".", group: str = ","
+) -> dict[str, str]:
+    """A ``sensor_frame`` payload for `render_frame`'s scene, strings as the simulator writes them."""
+    rgb, depth = render_frame(gimbal_pose, target_world)
+    return protocol.build_sensor_frame(time.time(), gimbal_pose, gimbal_pose, rgb, depth, decimal, group)
+
+
+# Gimbal poses and target positions (world, metres) the scenes use: (pose, target, decimal mark, group mark).
+SCENES = [
+    (geometry.Pose(0.0, 0.0, 10.0, 0.0, 45.0, 0.0), np.array([9.0, 0.5, 0.9]), ".", ","),
+    (geometry.Pose(1234.5, -2345.25, 15.0, 2.0, 30.0, 120.0), None, ".", ","),
+    (geometry.Pose(-20.0, 7.0, 12.0, -1.5, 40.0, -200.0), None, ",", "."),
+    (geometry.Pose(3.0, -4.0, 8.0, 0.0, 60.0, 75.0), None, ",", "\u00a0"),
+]
+
+
+def scene_targets() -> list[tuple[geometry.Pose, np.ndarray, str, str]]:
+    """The scenes, each target placed slightly off the image centre and 1 m above the ground under it."""
+    scenes = []
+    intrinsics = geometry.Intrinsics.default(IMAGE_SIZE)
+    for i, (pose, target, decimal, group) in enumerate(SCENES):
+        if target is None:
+            ray = geometry.back_project((110.0 + 12 * i, 150.0 - 7 * i), 1.0, intrinsics)
+            ray_world = pose.rotation @ ray
+            scale = (pose.z - 0.9) / -ray_world[2]  # reach z = 0.9 m
+            target = pose.position + scale * ray_world
+        scenes.append((pose, target, decimal, group))
+    return scenes
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m follower.serve`` in a subprocess, its log lines collected as they come."""
+
+    def __init__(self, weights: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "follower.serve", str(weights), "--port", str(self.port), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, text: str, timeout: float = 60.0, start: int = 0) -> str:
+        """The first log line from index ``start`` on that contains ``text``; fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                if text in line:
+                    return line
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no log line with {text!r}; log:\n" + "\n".join(self.lines))
+
+    def health(self) -> dict:
+        """``GET /healthz``."""
+        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_processed(self, count: int, timeout: float = 10.0) -> dict:
+        """Poll ``/healthz`` until ``count`` frames were processed or rejected; returns the last answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self.health()
+            if health["frames_processed"] + health["frames_rejected"] >= count:
+                return health
+            time.sleep(0.02)
+        raise AssertionError(f"server did not reach {count} frames: {self.health()}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then the exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._reader.join(5)
+
+
+class SimulatorClient:
+    """Speaks like QuadSim's old socket.io client over a raw WebSocket (see ../shared/quadsim/PROTOCOL.md).
+
+    It connects straight to the WebSocket transport, reads ``sid`` from the OPEN packet, never sends the
+    Socket.IO CONNECT packet, sends its own PINGs, answers the server's PINGs with PONGs, and emits
+    ``sensor_frame`` events with string fields.
+    """
+
+    def __init__(self, port: int) -> None:
+        import websocket
+
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=10, suppress_origin=True)
+        opening = self.ws.recv()
+        if not opening.startswith("0"):
+            raise AssertionError(f"expected an Engine.IO OPEN packet, got {opening!r}")
+        self.sid = json.loads(opening[1:])["sid"]
+        self.events: queue.Queue = queue.Queue()
+        self.server_pings = 0
+        self.pongs = 0
+        self.other: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        import websocket
+
+        while True:
+            try:
+                message = self.ws.recv()
+            except (websocket.WebSocketException, OSError):
+                return
+            if message == "2":
+                self.server_pings += 1
+                self.ws.send("3")
+            elif message.startswith("3"):
+                self.pongs += 1
+            elif message.startswith("42"):
+                name, data = json.loads(message[2:])
+                self.events.put((name, data))
+            else:
+                self.other.append(message)
+
+    def ping(self) -> None:
+        """Send an Engine.IO PING, as the simulator does every 25 s."""
+        self.ws.send("2")
+
+    def emit(self, name: str, data: dict) -> None:
+        """Send an event on the default namespace, without ever having connected it."""
+        self.ws.send("42" + json.dumps([name, data]))
+
+    def close(self) -> None:
+        """Close the WebSocket."""
+        self.ws.close()
+        self._reader.join(5)

@@ -1,0 +1,59 @@
+"""follower.config: defaults, FOLLOWER_* variables, flags, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from follower import config
+
+
+def test_defaults():
+    args, settings = config.parse_args(["weights/model_weights"], environ={})
+    assert args.weights == "weights/model_weights"
+    assert settings == config.DEFAULTS
+    assert settings["HOST"] == "127.0.0.1" and settings["PORT"] == 4567
+    assert settings["PING_INTERVAL"] <= 2.0
+    assert (settings["THRESHOLD"], settings["MIN_PIXELS"], settings["LOST_AFTER"]) == (0.5, 10, 6)
+
+
+def test_environment_then_flags_override_the_defaults():
+    environ = {"FOLLOWER_PORT": "5000", "FOLLOWER_THRESHOLD": "0.7", "FOLLOWER_FX": "300", "OTHER": "x"}
+    _, settings = config.parse_args(["m", "--port", "6000", "--host", "0.0.0.0"], environ=environ)
+    assert settings["PORT"] == 6000 and settings["HOST"] == "0.0.0.0"
+    assert settings["THRESHOLD"] == 0.7 and settings["FX"] == 300.0 and settings["FY"] is None
+
+
+def test_log_level_is_normalised():
+    assert config.resolve({"LOG_LEVEL": "debug"})["LOG_LEVEL"] == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"PORT": "http"}, "PORT must be int. Received: PORT='http'"),
+        ({"PORT": "70000"}, "PORT must be between 1 and 65535"),
+        ({"PING_INTERVAL": "5"}, "PING_INTERVAL must be in (0, 2.0]"),
+        ({"THRESHOLD": "nan"}, "THRESHOLD must be in [0, 1)"),
+        ({"FX": "-1"}, "FX must be positive"),
+        ({"CY": "inf"}, "CY must be finite"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
+        ({"COLOUR": "red"}, "Unknown setting 'COLOUR'"),
+    ],
+)
+def test_bad_values_are_named(layer, message):
+    with pytest.raises(config.ConfigError) as caught:
+        config.resolve(layer)
+    assert message in str(caught.value)
+
+
+def test_a_bad_flag_exits_with_usage(capsys):
+    with pytest.raises(SystemExit) as caught:
+        config.parse_args(["m", "--lost-after", "many"], environ={})
+    assert caught.value.code == 2
+    assert "LOST_AFTER must be int" in capsys.readouterr().err
+
+
+def test_a_bad_environment_variable_exits_with_usage(capsys):
+    with pytest.raises(SystemExit):
+        config.parse_args(["m"], environ={"FOLLOWER_MIN_PIXELS": "-3"})
+    assert "MIN_PIXELS must be non-negative" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""End to end: the real server in a subprocess, driven like the simulator drives it.
+
+The model is a real Keras network saved with `models.save` (a 1x1 softmax conv that calls red pixels the
+target), so the server's whole path runs: loading, the compiled segmenter, tpool, the sockets.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import time
+
+import numpy as np
+import pytest
+from follower_helpers import (
+    ServerProcess,
+    SimulatorClient,
+    save_red_model,
+    scene_targets,
+    sensor_frame,
+)
+
+from sim_bridge import geometry
+
+TOLERANCE_M = 0.2
+LOST_AFTER = 6
+
+
+@pytest.fixture(scope="module")
+def red_model(tmp_path_factory):
+    return save_red_model(tmp_path_factory.mktemp("model") / "red")
+
+
+@pytest.fixture(scope="module")
+def server(red_model):
+    process = ServerProcess(red_model, "--warn-interval", "0.5")
+    try:
+        process.wait_for_line("waiting for the simulator")
+        yield process
+    finally:
+        process.stop()
+
+
+def empty_frame() -> dict[str, str]:
+    return sensor_frame(geometry.Pose(0.0, 0.0, 10.0, 0.0, 45.0, 0.0), None)
+
+
+def next_event(events: queue.Queue, timeout: float = 10.0) -> tuple[str, dict]:
+    return events.get(timeout=timeout)
+
+
+def check_detection(events: queue.Queue, truth: np.ndarray, marker_ids: set) -> None:
+    """The next two events: ``object_detected`` near ``truth`` and a fresh box marker at the same place.
+
+    python-socketio's client runs each event handler in its own thread, so the two may come in any order.
+    """
+    received = dict(next_event(events) for _ in range(2))
+    assert set(received) == {"object_detected", "create_box_marker"}
+    coords, marker = received["object_detected"]["coords"], received["create_box_marker"]
+    assert np.linalg.norm(np.array(coords) - truth) < TOLERANCE_M, (coords, truth)
+    assert marker["pose"] == [*coords, 0.0, 0.0, 0.0]
+    assert marker["dimensions"] == [0.7, 0.7, 2.0]
+    assert marker["color"] == [0.0, 0.0, 1.0, 0.1]
+    assert marker["duration"] == pytest.approx(0.4)
+    assert marker["id"] not in marker_ids
+    marker_ids.add(marker["id"])
+
+
+def run_flight(server: ServerProcess, emit, events: queue.Queue) -> None:
+    """Target frames in several poses and cultures, a malformed frame, then frames without the target."""
+    start_log = len(server.lines)
+    processed = server.wait_processed(0)["frames_processed"] + server.health()["frames_rejected"]
+    marker_ids: set = set()
+    for pose, truth, decimal, group in scene_targets():
+        emit("sensor_frame", sensor_frame(pose, truth, decimal, group))
+        check_detection(events, truth, marker_ids)
+        processed += 1
+    server.wait_processed(processed)
+
+    emit("sensor_frame", {**empty_frame(), "gimbal_pose": "1,2,3"})
+    processed += 1
+    assert server.wait_processed(processed)["frames_rejected"] >= 1
+    server.wait_for_line("Rejected sensor_frame", start=start_log, timeout=5)
+
+    for _ in range(LOST_AFTER):
+        emit("sensor_frame", empty_frame())
+        processed += 1
+        server.wait_processed(processed)
+    assert events.empty(), "object_lost came too early"
+    emit("sensor_frame", empty_frame())
+    assert next_event(events) == ("object_lost", {"data": ""})
+
+    found = [line for line in server.lines[start_log:] if "Target found!" in line]
+    lost = [line for line in server.lines[start_log:] if "Target lost!" in line]
+    assert len(found) == 1 and len(lost) == 1, server.lines[start_log:]
+    rejected = server.wait_for_line("Rejected sensor_frame", start=start_log)
+    assert "gimbal_pose" in rejected and "six numbers" in rejected
+
+
+def test_simulator_client_without_connect_packet(server):
+    client = SimulatorClient(server.port)
+    try:
+        client.ping()
+        run_flight(server, client.emit, client.events)
+        server.wait_for_line(f"Engine session {client.sid} sent an event without CONNECT")
+        deadline = time.monotonic() + 5
+        while (client.server_pings == 0 or client.pongs == 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.pongs >= 1, "the server did not answer the client's PING"
+        assert client.server_pings >= 1, "the server sent no PING within 5 s"
+        assert any(message.startswith("40") for message in client.other)  # the implicit CONNECT's reply
+        assert server.health()["frames_dropped"] == 0
+    finally:
+        client.close()
+
+
+def test_python_socketio_client(server):
+    import socketio
+
+    events: queue.Queue = queue.Queue()
+    client = socketio.Client()
+    for name in ("object_detected", "create_box_marker", "object_lost", "delete_marker"):
+        client.on(name, lambda data, name=name: events.put((name, data)))
+    client.connect(server.url, wait_timeout=10)
+    try:
+        run_flight(server, client.emit, events)
+    finally:
+        client.disconnect()
+    health = server.health()
+    assert health["status"] == "ok" and health["input_size"] == 128 and health["device"] == "CPU"
+    assert health["mode"] == "PATROL" and isinstance(health["last_frame_age_s"], float)
+
+
+def test_sigterm_disconnects_clients_and_exits_cleanly(red_model):
+    server = ServerProcess(red_model, "--stats-interval", "0.5")
+    try:
+        server.wait_for_line("waiting for the simulator")
+        client = SimulatorClient(server.port)
+        client.emit("sensor_frame", empty_frame())
+        server.wait_processed(1)
+        server.wait_for_line("stats: ")
+        assert server.stop() == 0
+        client.close()
+        server.wait_for_line("Shutting down on SIGTERM: disconnecting clients")
+        server.wait_for_line("Stopped after 1 frames")
+    finally:
+        server.stop()
+
+
+def test_missing_weights_exit_before_listening(tmp_path):
+    server = ServerProcess(tmp_path / "nothing_here")
+    assert server.process.wait(60) == 1
+    server.wait_for_line("No model at")
+    assert not any("waiting for the simulator" in line for line in server.lines)
+
+
+def test_busy_port_exits_before_loading(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = ServerProcess(tmp_path / "nothing_here", port=taken.getsockname()[1])
+        assert server.process.wait(30) == 1
+    server.wait_for_line("Cannot listen on 127.0.0.1")
+    assert not any("No model at" in line for line in server.lines)

@@ -1,0 +1,46 @@
+"""The FCN builder, its presets and the TF1-exact bilinear upsampling."""
+
+import numpy as np
+import pytest
+
+from models.architecture import PRESETS, build_fcn, parse_spec
+from models.layers import BilinearUpSampling2D
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_with_the_recorded_input_size(name):
+    model = build_fcn(name, 64)
+    assert model.input_shape == (None, 64, 64, 3)
+    assert model.output_shape == (None, 64, 64, 3)
+
+
+def test_preset_fcn5_has_two_convs_per_decoder():
+    spec = parse_spec("fcn5")
+    assert spec.encoders == (64, 128) and spec.middle == 256 and spec.decoders == ((128, 2), (64, 2))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("e32,c64", "one decoder per encoder"),
+        ("e32,c64,d32,d16", "one decoder per encoder"),
+        ("e32,z4,d32", "Bad block 'z4'"),
+        ("c64,e32,d32", "Encoders must come first"),
+        ("e32x2,c64,d32", "Only decoder blocks"),
+    ],
+)
+def test_bad_specs_are_named(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_spec(spec)
+
+
+def test_input_size_must_divide_by_the_downsampling():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        build_fcn("fcn1", 30)
+
+
+def test_bilinear_upsampling_matches_tf1_resize_bilinear():
+    tf = pytest.importorskip("tensorflow")
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32)
+    expected = tf.compat.v1.image.resize_bilinear(x, (10, 14), align_corners=False, half_pixel_centers=False)
+    np.testing.assert_allclose(np.asarray(BilinearUpSampling2D()(x)), expected.numpy(), atol=1e-6)

@@ -1,0 +1,118 @@
+"""A few training steps on tiny data: the loss falls, checkpoints are written and resumed."""
+
+import csv
+
+import numpy as np
+import pytest
+from conftest import make_dataset
+
+from models import store, train
+from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift
+
+
+def run_training(tmp_path, *extra):
+    args = train.parse_args(
+        [
+            "--train", str(tmp_path / "train"), "--val", str(tmp_path / "val"), "--arch", "e8,c8,d8",
+            "--input-size", "32", "--batch-size", "4", "--lr", "0.02", "--schedule", "constant",
+            "--workers", "1", "--out", str(tmp_path / "out" / "tiny"), *extra,
+        ]
+    )  # fmt: skip
+    return train.train(args)
+
+
+@pytest.fixture
+def data_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLLOWME_CACHE", str(tmp_path / "cache"))
+    make_dataset(tmp_path / "train", 16, seed=1)
+    make_dataset(tmp_path / "val", 6, seed=2)
+    return tmp_path
+
+
+def losses(history_csv):
+    with open(history_csv) as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def test_loss_falls_and_the_best_model_is_saved_with_its_card(data_dirs):
+    card = run_training(data_dirs, "--epochs", "6")
+    history = losses(data_dirs / "out" / "tiny.history.csv")
+    assert len(history) == 6 and history[-1] < history[0] * 0.8
+    assert (data_dirs / "out" / "tiny.loss.png").stat().st_size > 0
+    assert card["input_size"] == 32 and card["spec"] == "e8,c8,d8"
+    assert card["training_data"]["train"]["images"] == 16 and len(card["training_data"]["train"]["sha256"]) == 64
+    assert "final_score" in card["validation"] and 1 <= card["best_epoch"] <= 6
+    model, loaded_card = store.load(data_dirs / "out" / "tiny")
+    assert loaded_card == card and model.output_shape == (None, 32, 32, 3)
+    assert not (data_dirs / "out" / "tiny.ckpt").exists()
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, capsys):
+    original = train.Throughput.on_train_batch_end
+
+    def interrupt_in_the_third_epoch(self, batch, logs=None):
+        original(self, batch, logs)
+        if self.model.optimizer.iterations.numpy() > 2 * 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Throughput, "on_train_batch_end", interrupt_in_the_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(data_dirs, "--epochs", "4")
+    assert (data_dirs / "out" / "tiny.ckpt").is_dir()
+    monkeypatch.setattr(train.Throughput, "on_train_batch_end", original)
+    card = run_training(data_dirs, "--epochs", "4")
+    assert "Resuming" in capsys.readouterr().out
+    assert 1 <= card["best_epoch"] <= 4
+    with open(data_dirs / "out" / "tiny.history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
+
+
+def test_warm_start_continues_from_existing_weights(data_dirs):
+    run_training(data_dirs, "--epochs", "2")
+    first, _ = store.load(data_dirs / "out" / "tiny")
+    card = run_training(data_dirs, "--epochs", "1", "--init", str(data_dirs / "out" / "tiny"), "--out",
+                        str(data_dirs / "out" / "warm"))  # fmt: skip
+    assert card["hyperparameters"]["init"].endswith("tiny") and card["spec"] == "e8,c8,d8"
+
+
+def test_augmentations_keep_images_and_masks_aligned():
+    rng = np.random.default_rng(0)
+    image = np.zeros((32, 32, 3), np.uint8)
+    classes = np.zeros((32, 32), np.uint8)
+    image[10:20, 10:20] = (200, 0, 0)
+    classes[10:20, 10:20] = 2
+    shifted_image, shifted_classes = shift(image, classes, rng)
+    np.testing.assert_array_equal(shifted_image[..., 0] == 200, shifted_classes == 2)
+    cutouts = collect_targets(image[None], classes[None], min_pixels=50)
+    pasted_image, pasted_classes = paste_target(np.zeros_like(image), np.zeros_like(classes), cutouts[0], rng)
+    assert 2 <= (pasted_classes == 2).sum() <= 100
+    assert (pasted_image[pasted_classes == 2, 0] > 100).all()
+    augmented = Augmenter(parse_augmentations("all"), cutouts)(image, classes, rng)
+    assert augmented[0].shape == image.shape and augmented[1].shape == classes.shape
+
+
+def test_unknown_augmentation_is_named():
+    with pytest.raises(ValueError, match="blur"):
+        parse_augmentations("flip,blur")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_same_command_trains_on_another_backend(data_dirs, backend):
+    """The model trained without TensorFlow loads in the TensorFlow process unchanged."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed here (the GPU machines train with KERAS_BACKEND={backend})")
+    out = data_dirs / "out" / backend
+    command = [
+        sys.executable, "-m", "models.train", "--train", str(data_dirs / "train"), "--arch", "e8,c8,d8",
+        "--input-size", "32", "--batch-size", "4", "--epochs", "1", "--workers", "1", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    subprocess.run(command, check=True, env=env, cwd=train.__file__.rsplit("/models/", 1)[0], timeout=300)
+    model, card = store.load(out)
+    assert card["versions"]["backend"] == backend
+    assert model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 32, 32, 3)
