@@ -8,8 +8,8 @@ A spec is a comma-separated list of blocks, read left to right:
   (the last decoder with the input image), then K (default 1) 3x3 separable convs with N filters, ReLU, BatchNorm.
 
 Decoders match encoders in reverse, so a spec has as many of each. The output is a 1x1 conv with a softmax over
-3 classes (0 background, 1 other people, 2 the target). The presets are the architectures compared in the
-Follow-Me write-ups.
+3 classes (0 background, 1 other people, 2 the target). The presets fcn1..fcn5 are the architectures compared in the
+Follow-Me write-ups; deep4 and deep5 are ours.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ PRESETS = {
     "fcn3": "e64,e128,e256,c512,d256,d128,d64",
     "fcn4": "e64,e128,c256,d128,d64",
     "fcn5": "e64,e128,c256,d128x2,d64x2",
+    # Ours (docs/experiments.md): deeper encoders see more context and tell the target from other people.
+    "deep4": "e32,e64,e128,e256,c256,d256,d128,d64,d32",
+    "deep5": "e32,e64,e128,e256,e256,c256,d256,d256,d128,d64,d32",
 }
 
 _BLOCK = re.compile(r"^(?P<kind>[ecd])(?P<filters>\d+)(?:x(?P<repeat>\d+))?$")
