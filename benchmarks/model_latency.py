@@ -1,0 +1,58 @@
+"""CPU milliseconds per frame of several models through the server's compiled inference call.
+
+    python benchmarks/model_latency.py MODEL [MODEL ...] [--rounds 5] [--frames 50]
+
+Each model segments the same 256x256 frame (resize to its input size included). Models are measured in
+interleaved rounds and each one's best round median is kept, so load from other processes hurts all models alike;
+the ratio column is against the first model, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def median_ms(segment, frame: np.ndarray, frames: int) -> float:
+    """Median wall time of ``frames`` calls, in milliseconds."""
+    times = []
+    for _ in range(frames):
+        started = time.perf_counter()
+        segment(frame)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
+def main() -> None:
+    from follower.segmenter import Segmenter
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=50)
+    args = parser.parse_args()
+    frame = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    segmenters = {path: Segmenter.load(path) for path in args.models}
+    best = {path: float("inf") for path in args.models}
+    for _ in range(args.rounds):
+        for path, segment in segmenters.items():
+            best[path] = min(best[path], median_ms(segment, frame, args.frames))
+    print(f"machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+    baseline = best[args.models[0]]
+    print("| model | parameters | input | ms/frame | ratio to first |")
+    print("| --- | --- | --- | --- | --- |")
+    for path, segment in segmenters.items():
+        print(
+            f"| {path} | {segment.model.count_params():,} | {segment.input_size} | {best[path]:.1f} | "
+            f"{best[path] / baseline:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
