@@ -14,17 +14,19 @@ import numpy as np
 import tensorflow as tf
 
 import models
+from models.devices import describe_devices
 from models.imaging import TARGET_CLASS, prepare_input
 
 
 class Segmenter:
-    """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs."""
+    """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs;
+    `class_probabilities` gives every class (S, S, C) from the same compiled call."""
 
     def __init__(self, model: keras.Model, input_size: int, name: str = "model") -> None:
         self.model = model
         self.input_size = int(input_size)
         self.name = name
-        self.device = describe_device()
+        self.device = describe_devices()
         signature = [tf.TensorSpec((1, self.input_size, self.input_size, 3), tf.float32, name="image")]
         self._infer = tf.function(self._forward, input_signature=signature, autograph=False)
         self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # warm-up: trace and allocate now
@@ -36,19 +38,14 @@ class Segmenter:
         return cls(model, card["input_size"], name=str(path))
 
     def _forward(self, batch: tf.Tensor) -> tf.Tensor:
-        """The compiled call: the target channel of the softmax for a batch of one."""
-        return self.model(batch, training=False)[0, :, :, TARGET_CLASS]
+        """The compiled call: the softmax for a batch of one."""
+        return self.model(batch, training=False)[0]
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """Target probability per output pixel for one image, resized and scaled as in training."""
+    def class_probabilities(self, rgb: np.ndarray) -> np.ndarray:
+        """Probability per output pixel and class (S, S, C) for one image, resized and scaled as in training."""
         batch = prepare_input(rgb, self.input_size)[np.newaxis]
         return self._infer(tf.constant(batch)).numpy()
 
-
-def describe_device() -> str:
-    """Where TensorFlow runs the model: the first GPU's name, or ``CPU``."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return f"GPU ({details.get('device_name', gpus[0].name)})"
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Target probability per output pixel (S, S) for one image."""
+        return self.class_probabilities(rgb)[..., TARGET_CLASS]

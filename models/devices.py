@@ -5,20 +5,28 @@ from __future__ import annotations
 import keras
 
 
-def describe_devices() -> str:
-    """E.g. ``"jax: gpu (NVIDIA H100 80GB HBM3)"`` or ``"tensorflow: cpu"``."""
+def gpu_names() -> list[str]:
+    """Names of the GPUs the active Keras backend sees (empty on the CPU)."""
     backend = keras.backend.backend()
-    gpus: list[str] = []
     if backend == "tensorflow":
         import tensorflow as tf
 
-        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    elif backend == "jax":
+        return [
+            tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")
+        ]
+    if backend == "jax":
         import jax
 
-        gpus = [str(getattr(d, "device_kind", d)) for d in jax.devices() if d.platform == "gpu"]
-    elif backend == "torch":
+        return [str(getattr(d, "device_kind", d)) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
         import torch
 
-        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return f"{backend}: gpu ({', '.join(gpus)})" if gpus else f"{backend}: cpu"
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def describe_devices() -> str:
+    """``"GPU (NVIDIA H100 80GB HBM3)"`` or ``"CPU"``."""
+    gpus = gpu_names()
+    return f"GPU ({', '.join(gpus)})" if gpus else "CPU"

@@ -244,7 +244,7 @@ def train(args: argparse.Namespace) -> dict:
     class_weights = tuple(float(w) for w in args.class_weights.split(","))
     if len(class_weights) != NUM_CLASSES:
         raise ValueError(f"--class-weights needs {NUM_CLASSES} numbers. Received: {args.class_weights!r}")
-    print(f"Training on {describe_devices()}")
+    print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
     started = time.perf_counter()
     data = load_dataset(args.train, args.input_size)
     val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
@@ -293,7 +293,7 @@ def train(args: argparse.Namespace) -> dict:
             "seed": args.seed,
         },
         "versions": versions(),
-        "trained_on": describe_devices(),
+        "trained_on": f"{keras.backend.backend()}: {describe_devices()}",
     }
     history_csv = out.with_name(out.name + ".history.csv")
     callbacks = [
