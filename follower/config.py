@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "STATS_INTERVAL": 5.0,
     "WARN_INTERVAL": 5.0,
     "LOG_LEVEL": "INFO",
+    "RECORD": "",
 }
 
 HELP = {
@@ -50,6 +51,7 @@ HELP = {
     "STATS_INTERVAL": "seconds between statistics lines",
     "WARN_INTERVAL": "at most one warning per kind of rejected frame in this many seconds",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "RECORD": "directory to record every connection into, as <UTC time>.flight.jsonl.gz (see docs/flights.md)",
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -86,7 +88,7 @@ def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--key`` flag per setting; unset flags parse as None, so they override nothing."""
     for key, default in DEFAULTS.items():
-        shown = "derived" if default is None else default
+        shown = "derived" if default is None else "none" if default == "" else default
         parser.add_argument(
             "--" + key.lower().replace("_", "-"),
             dest=key,
@@ -115,6 +117,11 @@ def parse_args(
     )
     parser.add_argument("weights", help="model to serve, e.g. weights/model_weights (NAME.keras + card)")
     add_arguments(parser)
+    parser.add_argument(
+        "--pred-viz",
+        action="store_true",
+        help="print the address of the live view (also served without this flag) and open it in a browser",
+    )
     args = parser.parse_args(argv)
     try:
         config = resolve(from_environ(os.environ if environ is None else environ), from_arguments(args))

@@ -2,8 +2,9 @@
 
 `process_frame` turns one ``sensor_frame`` payload into a `FrameResult` (it runs off the socket hub, in a
 native thread); `Tracker` turns results into the simulator's events (PATROL ↔ FOLLOW). The segmenter is any
-callable from an RGB uint8 image (H, W, 3) to a target probability map (S, S), so a test or a replay can
-stand in for the network. Geometry conventions are those of `sim_bridge.geometry`.
+callable from an RGB uint8 image (H, W, 3) to the class probabilities (S, S, C) of the network's softmax, or
+to the target's probabilities alone (S, S), so a test or a replay can stand in for the network. Geometry
+conventions are those of `sim_bridge.geometry`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
 from sim_bridge.protocol import Event, SensorFrame
 
 Segment = Callable[[np.ndarray], np.ndarray]
+
+# The classes of the network's output, as in `models.imaging` (not imported: it would load Keras).
+PEOPLE_CLASS = 1
+TARGET_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,30 @@ class Detection:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """One processed frame: the decoded frame, target pixel count, detection (or None), stage seconds."""
+    """One processed frame: the decoded frame, target pixel count, detection (or None), stage seconds, and
+    the segmenter's output as it returned it (kept for the dashboard, see `class_map`)."""
 
     frame: SensorFrame
     target_pixels: int
     detection: Detection | None
     timings: dict[str, float] = field(default_factory=dict)
+    segmentation: np.ndarray | None = None
+
+
+def target_probabilities(segmentation: np.ndarray) -> np.ndarray:
+    """The target's probabilities (S, S) from a segmenter's output, (S, S, C) or already (S, S)."""
+    return segmentation[..., TARGET_CLASS] if segmentation.ndim == 3 else segmentation
+
+
+def class_map(segmentation: np.ndarray, threshold: float) -> np.ndarray:
+    """Classes (S, S) uint8 as the follower sees them: the target where its probability exceeds ``threshold``,
+    elsewhere the most probable class (background or other people; only background for an (S, S) output)."""
+    target = target_mask(target_probabilities(segmentation), threshold)
+    classes = np.zeros(target.shape, np.uint8)
+    if segmentation.ndim == 3:
+        classes[np.argmax(segmentation, axis=-1) == PEOPLE_CLASS] = PEOPLE_CLASS
+    classes[target] = TARGET_CLASS
+    return classes
 
 
 def target_mask(probabilities: np.ndarray, threshold: float) -> np.ndarray:
@@ -140,12 +163,13 @@ def process_frame(message: Any, segment: Segment, settings: Settings) -> FrameRe
     start = time.perf_counter()
     frame = protocol.parse_sensor_frame(message)
     decoded = time.perf_counter()
-    mask = target_mask(segment(frame.rgb), settings.threshold)
+    segmentation = segment(frame.rgb)
     segmented = time.perf_counter()
+    mask = target_mask(target_probabilities(segmentation), settings.threshold)
     target_pixels, detection = locate(mask, frame.depth_m, frame.gimbal_pose, settings)
     located = time.perf_counter()
     timings = {"decode": decoded - start, "segment": segmented - decoded, "locate": located - segmented}
-    return FrameResult(frame, target_pixels, detection, timings)
+    return FrameResult(frame, target_pixels, detection, timings, segmentation)
 
 
 class Mode(enum.Enum):

@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.info("Interrupted before serving")
         return 130
+    if args.pred_viz:
+        from follower import dashboard
+
+        dashboard.show(config["HOST"], config["PORT"])
     return _serve(server, listener)
 
 
@@ -74,7 +78,7 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     except models.ModelLoadError as error:
         raise StartupError(f"{error}") from error
     info = {"model": segmenter.name, "input_size": segmenter.input_size, "device": segmenter.device}
-    server = FollowerServer(segmenter, config, info)
+    server = FollowerServer(segmenter.class_probabilities, config, info)
     try:
         listener = eventlet.listen((config["HOST"], config["PORT"]), reuse_port=False)
     except OSError as error:

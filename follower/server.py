@@ -1,4 +1,5 @@
-"""The socket layer: a python-socketio server on eventlet, with Flask beside it for ``GET /healthz``.
+"""The socket layer: a python-socketio server on eventlet, with Flask beside it for ``GET /healthz``, the
+live page (`follower.dashboard`) and ``GET /metrics`` (`follower.metrics`).
 
 It only moves messages: a ``sensor_frame`` goes into the `FollowerState`'s single slot; whichever handler
 finds the follower idle runs the pipeline on the newest waiting frame in a native thread (eventlet's tpool),
@@ -18,7 +19,9 @@ from engineio import packet as eio_packet
 from engineio import socket as eio_socket
 from eventlet import tpool
 
+from follower import dashboard, metrics
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
+from follower.recording import Recorder
 from follower.state import FollowerState, Pending
 from sim_bridge.protocol import SENSOR_FRAME, ProtocolError
 
@@ -76,6 +79,7 @@ class FollowerServer:
         self.segment = segment
         self.config = dict(config)
         self.settings = Settings.from_config(config)
+        self.recorder = Recorder.from_config(config, f"follower.serve {model_info.get('model', '')}".rstrip())
         self.model_info = dict(model_info)
         self.state = FollowerState(lost_after=config["LOST_AFTER"], warn_interval=config["WARN_INTERVAL"])
         self.sio = SimulatorServer(
@@ -89,6 +93,12 @@ class FollowerServer:
         self.sio.on(SENSOR_FRAME, self._handle_sensor_frame)
         self.app = flask.Flask("follower")
         self.app.add_url_rule("/healthz", "healthz", self._handle_healthz)
+        self.metrics = metrics.FollowerMetrics(self.state)
+        self.dashboard = dashboard.Dashboard(
+            self.state, config["PORT"], self.settings.threshold, sleep=self.sio.sleep, offload=tpool.execute
+        )
+        self.app.register_blueprint(metrics.blueprint(self.metrics))
+        self.app.register_blueprint(dashboard.blueprint(self.dashboard))
         self.wsgi_app = socketio.WSGIApp(self.sio, self.app)
 
     def start_background_tasks(self) -> None:
@@ -96,8 +106,10 @@ class FollowerServer:
         self.sio.start_background_task(self._log_stats)
 
     def disconnect_all(self) -> None:
-        """Close every client's connection (at shutdown)."""
+        """Close every client's connection (at shutdown), the dashboard's streams included."""
+        self.dashboard.close()
         self.sio.eio.disconnect()
+        self.recorder.close_all()
 
     def _handle_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         logger.info("Client %s connected from %s", sid, environ.get("REMOTE_ADDR", "?"))
@@ -105,8 +117,10 @@ class FollowerServer:
     def _handle_disconnect(self, sid: str, reason: Any = None) -> None:
         logger.info("Client %s disconnected (%s)", sid, reason)
         self.state.disconnected(sid)
+        self.recorder.close(sid)
 
     def _handle_sensor_frame(self, sid: str, message: Any = None, *_extra: Any) -> None:
+        self.recorder.frame(sid, message)
         if not self.state.offer(sid, message):
             return  # another handler is running the loop below and will take this frame next
         while (pending := self.state.take()) is not None:
@@ -125,6 +139,9 @@ class FollowerServer:
         else:
             for event in self.state.complete(pending, result):
                 self.sio.emit(event.name, event.data, to=pending.sid)
+                self.recorder.event(pending.sid, event, pending.message)
+            self.metrics.observe(result, self.state.last_latency_s)
+            self.dashboard.observe(result, self.state.last_latency_s)
 
     def _process(self, pending: Pending) -> tuple[FrameResult | None, BaseException | None]:
         """Run the pipeline (in a native thread); errors come back as values, never raised across threads."""

@@ -9,6 +9,7 @@ frames, and the statistics. Time comes from ``clock`` (seconds, monotonic) so te
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,12 @@ class Pending:
     sid: str
     message: Any
     received: float
+
+
+def rejection_reason(error: ProtocolError) -> str:
+    """A short label for the kind of a rejected frame: ``NumberFormatError`` → ``number_format``."""
+    name = type(error).__name__.removesuffix("Error") or "protocol"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class RateLimiter:
@@ -66,6 +73,10 @@ class FollowerState:
         self.busy = False
         self.last_frame_at: float | None = None
         self.last_position: list[float] | None = None
+        self.last_latency_s: float | None = None
+        self.mode_since = clock()
+        self.rejections: Counter = Counter()
+        self.last_rejection: str | None = None
         self._waiting: Pending | None = None
         self._last_sid: str | None = None
         self._warnings = RateLimiter(warn_interval, clock)
@@ -108,6 +119,8 @@ class FollowerState:
         if detection is not None:
             self._count("detections")
             self.last_position = [round(float(c), 3) for c in detection.position]
+        if decision.found or decision.lost:
+            self.mode_since = self.clock()
         if decision.found:
             self._count("found")
             x, y, z = self.last_position
@@ -118,12 +131,15 @@ class FollowerState:
         if decision.lost:
             self._count("lost")
             logger.info("Target lost! after %d frames without it", self.tracker.misses)
-        self._window_latencies.append(self.clock() - pending.received)
+        self.last_latency_s = self.clock() - pending.received
+        self._window_latencies.append(self.last_latency_s)
         return decision.events
 
     def reject(self, pending: Pending, error: ProtocolError) -> None:
         """Count a frame that failed validation and warn about it (rate-limited per kind and field)."""
         self._count("rejected")
+        self.rejections[rejection_reason(error)] += 1
+        self.last_rejection = str(error)
         allowed, held = self._warnings.allow((type(error).__name__, error.field))
         if allowed:
             more = f" ({held} more like it since the last warning)" if held else ""
@@ -144,6 +160,7 @@ class FollowerState:
         if sid == self._last_sid and self.tracker.mode is Mode.FOLLOW:
             logger.info("Client %s went away while following: back to PATROL", sid)
             self.tracker.reset()
+            self.mode_since = self.clock()
 
     def stats_line(self) -> str | None:
         """The statistics since the previous call, or None when no frame arrived meanwhile."""

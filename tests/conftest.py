@@ -53,3 +53,18 @@ def make_dataset(root: Path, count: int, size: int = 32, seed: int = 0) -> Path:
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     return make_dataset(tmp_path / "data", 12)
+
+
+@pytest.fixture(scope="session")
+def synthetic_flight_path(tmp_path_factory) -> Path:
+    """The tests' synthetic flight, written once per session."""
+    from flight_helpers import write_synthetic_flight
+
+    return write_synthetic_flight(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_flight(synthetic_flight_path):
+    from sim_bridge.flight import read_flight
+
+    return read_flight(synthetic_flight_path)

@@ -1,10 +1,12 @@
-"""Shared by the follower tests: a red-pixel model, simulator-like scenes, a QuadSim client, the server."""
+"""Shared by the follower tests: a red-pixel model, simulator-like scenes, the server in a subprocess.
+
+The simulator's client is `sim_bridge.client.SimulatorClient`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_bridge import geometry, protocol
+from sim_bridge import client, geometry, protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 256
@@ -108,12 +110,13 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m follower.serve`` in a subprocess, its log lines collected as they come."""
 
-    def __init__(self, weights: Path, *args: str, port: int | None = None) -> None:
+    def __init__(self, weights: Path, *args: str, port: int | None = None, module: str = "follower.serve") -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "follower.serve", str(weights), "--port", str(self.port), *args],
+            [sys.executable, "-m", module, str(weights), "--port", str(self.port), *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -167,58 +170,8 @@ class ServerProcess:
             self._reader.join(5)
 
 
-class SimulatorClient:
-    """Speaks like QuadSim's old socket.io client over a raw WebSocket (see ../shared/quadsim/PROTOCOL.md).
-
-    It connects straight to the WebSocket transport, reads ``sid`` from the OPEN packet, never sends the
-    Socket.IO CONNECT packet, sends its own PINGs, answers the server's PINGs with PONGs, and emits
-    ``sensor_frame`` events with string fields.
-    """
+class SimulatorClient(client.SimulatorClient):
+    """`sim_bridge.client.SimulatorClient` connected to a local server's port."""
 
     def __init__(self, port: int) -> None:
-        import websocket
-
-        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(url, timeout=10, suppress_origin=True)
-        opening = self.ws.recv()
-        if not opening.startswith("0"):
-            raise AssertionError(f"expected an Engine.IO OPEN packet, got {opening!r}")
-        self.sid = json.loads(opening[1:])["sid"]
-        self.events: queue.Queue = queue.Queue()
-        self.server_pings = 0
-        self.pongs = 0
-        self.other: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        import websocket
-
-        while True:
-            try:
-                message = self.ws.recv()
-            except (websocket.WebSocketException, OSError):
-                return
-            if message == "2":
-                self.server_pings += 1
-                self.ws.send("3")
-            elif message.startswith("3"):
-                self.pongs += 1
-            elif message.startswith("42"):
-                name, data = json.loads(message[2:])
-                self.events.put((name, data))
-            else:
-                self.other.append(message)
-
-    def ping(self) -> None:
-        """Send an Engine.IO PING, as the simulator does every 25 s."""
-        self.ws.send("2")
-
-    def emit(self, name: str, data: dict) -> None:
-        """Send an event on the default namespace, without ever having connected it."""
-        self.ws.send("42" + json.dumps([name, data]))
-
-    def close(self) -> None:
-        """Close the WebSocket."""
-        self.ws.close()
-        self._reader.join(5)
+        super().__init__(f"http://127.0.0.1:{port}")

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from follower_helpers import (
     ServerProcess,
-    SimulatorClient,
     save_red_model,
     scene_targets,
     sensor_frame,
 )
 
 from sim_bridge import geometry
+from sim_bridge.client import SimulatorClient
 
 TOLERANCE_M = 0.2
 LOST_AFTER = 6
@@ -90,6 +90,7 @@ def run_flight(server: ServerProcess, emit, events: queue.Queue) -> None:
     emit("sensor_frame", empty_frame())
     assert next_event(events) == ("object_lost", {"data": ""})
 
+    server.wait_for_line("Target lost!", start=start_log, timeout=5)  # the log line may trail the event
     found = [line for line in server.lines[start_log:] if "Target found!" in line]
     lost = [line for line in server.lines[start_log:] if "Target lost!" in line]
     assert len(found) == 1 and len(lost) == 1, server.lines[start_log:]
@@ -98,7 +99,7 @@ def run_flight(server: ServerProcess, emit, events: queue.Queue) -> None:
 
 
 def test_simulator_client_without_connect_packet(server):
-    client = SimulatorClient(server.port)
+    client = SimulatorClient(server.url)
     try:
         client.ping()
         run_flight(server, client.emit, client.events)
@@ -135,7 +136,7 @@ def test_sigterm_disconnects_clients_and_exits_cleanly(red_model):
     server = ServerProcess(red_model, "--stats-interval", "0.5")
     try:
         server.wait_for_line("waiting for the simulator")
-        client = SimulatorClient(server.port)
+        client = SimulatorClient(server.url)
         client.emit("sensor_frame", empty_frame())
         server.wait_processed(1)
         server.wait_for_line("stats: ")
