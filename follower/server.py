@@ -19,7 +19,7 @@ from engineio import packet as eio_packet
 from engineio import socket as eio_socket
 from eventlet import tpool
 
-from follower import dashboard, metrics
+from follower import dashboard, metrics, websocket_mask
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
 from follower.recording import Recorder
 from follower.state import FollowerState, Pending
@@ -76,6 +76,7 @@ class FollowerServer:
     """
 
     def __init__(self, segment: Segment, config: Mapping[str, Any], model_info: Mapping[str, Any]) -> None:
+        websocket_mask.install()
         self.segment = segment
         self.config = dict(config)
         self.settings = Settings.from_config(config)

@@ -1,0 +1,28 @@
+"""The fast unmasking gives exactly the bytes of RFC 6455's byte-by-byte rule (what eventlet computes)."""
+
+import os
+
+import pytest
+
+from follower.websocket_mask import apply_mask
+
+
+def byte_by_byte(data: bytes, mask: bytes, length=None, offset=0) -> bytes:
+    """RFC 6455, 5.3: octet i is XORed with octet (offset + i) mod 4 of the key."""
+    length = len(data) if length is None else length
+    return bytes(data[i] ^ mask[(offset + i) % 4] for i in range(length))
+
+
+@pytest.mark.parametrize("size, length, offset", [(0, None, 0), (1, None, 3), (19_000, None, 0), (1001, 999, 2)])
+def test_matches_the_byte_by_byte_rule(size, length, offset):
+    data, mask = os.urandom(size), os.urandom(4)
+    assert apply_mask(data, mask, length, offset) == byte_by_byte(data, mask, length, offset)
+
+
+def test_the_server_unmasks_with_it():
+    from eventlet import websocket
+
+    from follower import websocket_mask
+
+    websocket_mask.install()
+    assert websocket.RFC6455WebSocket._apply_mask is apply_mask
