@@ -1,0 +1,517 @@
+"""The follower's performance on this machine, end to end: one command, a Markdown table, a JSON file.
+
+    python -m benchmarks.run [--frames 200] [--memory-frames 10000] [--quick] [--json benchmarks/results.json]
+
+1. A synthetic flight (`sim_bridge.synth`, seed 1); the benchmark frames are those whose truth says the target is
+   visible and in which the model, run in process, locates it. They are sent in a loop.
+2. End to end over the socket: the real server (``python -m follower.serve``) in a subprocess, driven by
+   `sim_bridge.client.SimulatorClient` exactly as the simulator drives it, one frame every 0.2 s (5 frames/s, the
+   simulator's rate); each frame's latency is the time from sending ``sensor_frame`` to receiving its
+   ``object_detected``. A frame answered later than 0.2 s delays the next one (one frame in flight at a time).
+3. The same frames, the same way, through `benchmarks.naive_server` (the 2017 approach: ``model.predict()`` per
+   frame on the socket hub), in the same run; the ratios are naive / ours.
+4. In process: the time of each stage, offline frames/s (`follower.replay`) and resident memory over
+   ``--memory-frames`` frames through `follower.pipeline.process_frame`. The emit stage is what the socket adds:
+   the mean end-to-end latency minus the server's own mean (arrival to decision, from its ``/metrics``).
+5. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
+   matched to the frame it answers by its coordinates (learnt from the 5 frames/s run of the same server);
+   the counters come from ``/healthz``.
+
+Linux only (memory from ``/proc/self/statm``). The machine may be shared: the load average is reported at the
+start and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "weights" / "model_weights"
+DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
+FLIGHT_FRAMES = 100
+FLIGHT_SEED = 1
+SIM_RATE = 5.0
+OVERLOAD_RATE = 30.0
+OVERLOAD_S = 10.0
+ANSWER_TIMEOUT_S = 5.0
+WARMUP_FRAMES = 5
+MATCH_TOLERANCE_M = 0.05
+START_TIMEOUT_S = 120.0
+SETTLE_S = 1.0
+SETTLED = ("frames_processed", "frames_dropped", "frames_rejected", "frames_failed")  # what becomes of a frame
+
+
+# ---------------------------------------------------------------------------------------------- machine
+
+
+def machine() -> dict[str, Any]:
+    """CPU count and model name (from /proc/cpuinfo), Python and TensorFlow versions."""
+    import tensorflow as tf
+
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model.group(1).strip() if model else platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def rss_mb() -> float:
+    """This process's resident memory, in MB (10^6 bytes)."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def percentiles_ms(seconds: Sequence[float], *qs: float) -> list[float]:
+    """Percentiles of durations in seconds, in milliseconds (NaN each when there are none)."""
+    if not len(seconds):
+        return [float("nan")] * len(qs)
+    return [float(v) for v in np.percentile(np.asarray(seconds) * 1000.0, qs)]
+
+
+# ---------------------------------------------------------------------------------------------- frames
+
+
+def benchmark_frames(directory: Path, segmenter: Any, settings: Any) -> tuple[Any, list[dict]]:
+    """(the synthetic flight, the payloads of its frames where the target is visible and the model locates it)."""
+    from follower.pipeline import process_frame
+    from sim_bridge.flight import read_flight
+    from sim_bridge.synth import synthesize
+
+    path = directory / "benchmark.flight.jsonl.gz"
+    synthesize(path, FLIGHT_FRAMES, FLIGHT_SEED)
+    flight = read_flight(path)
+    visible = [frame.data for frame in flight.frames if frame.truth.visible]
+    located = [data for data in visible if process_frame(data, segmenter, settings).detection is not None]
+    if not located:
+        raise SystemExit("error: the model locates the target in none of the synthetic frames")
+    return flight, located
+
+
+# ---------------------------------------------------------------------------------------------- in process
+
+
+STAGES = {
+    "decode_jpeg": "decode JPEG (base64 + JPEG → RGB)",
+    "decode_depth": "decode depth (base64 + PNG → metres)",
+    "resize": "resize and scale to the input size",
+    "inference": "inference (compiled call)",
+    "blob": "blob and centroid (mask, largest blob)",
+    "geometry": "depth and geometry (median depth, back-projection)",
+    "decide": "decide (tracker, events)",
+    "pipeline": "whole `process_frame`",
+}
+# `process_frame`'s own timings → the server's ``follower_stage_seconds`` label for the same stage.
+PIPELINE_TIMINGS = {"decode": "decode", "segment": "inference", "locate": "locate"}
+
+
+def stage_breakdown(frames: list[dict], segmenter: Any, settings: Any, count: int) -> dict[str, dict[str, float]]:
+    """``{stage: {"p50", "mean"}}`` milliseconds over ``count`` frames: the `STAGES`, and `process_frame`'s own
+    timings (``decode``, ``segment``, ``locate``).
+
+    Each frame goes through `process_frame`; then the product's functions for the finer stages are timed on the
+    same frame. Inference is the segment call minus the resize, depth and geometry the locate call minus the blob.
+    """
+    from follower.pipeline import Tracker, largest_blob, process_frame, target_mask, target_probabilities
+    from models.imaging import prepare_input
+    from sim_bridge import protocol
+
+    tracker = Tracker()
+    stages: dict[str, list[float]] = {name: [] for name in [*STAGES, *PIPELINE_TIMINGS]}
+    for i in range(count):
+        message = frames[i % len(frames)]
+        start = time.perf_counter()
+        result = process_frame(message, segmenter, settings)
+        total = time.perf_counter() - start
+        started = time.perf_counter()
+        protocol.decode_rgb(protocol.decode_base64(message["rgb_image"], "rgb_image"))
+        jpeg = time.perf_counter() - started
+        started = time.perf_counter()
+        protocol.decode_depth_png(protocol.decode_base64(message["depth_image"], "depth_image"))
+        png = time.perf_counter() - started
+        started = time.perf_counter()
+        prepare_input(result.frame.rgb, segmenter.input_size)
+        resize = time.perf_counter() - started
+        started = time.perf_counter()
+        largest_blob(target_mask(target_probabilities(result.segmentation), settings.threshold))
+        blob = time.perf_counter() - started
+        started = time.perf_counter()
+        tracker.update(result.detection)
+        decide = time.perf_counter() - started
+        timings = result.timings
+        fine = (jpeg, png, resize, timings["segment"] - resize, blob, timings["locate"] - blob, decide, total)
+        for name, seconds in zip([*STAGES, *PIPELINE_TIMINGS], [*fine, *(timings[k] for k in PIPELINE_TIMINGS)]):
+            stages[name].append(seconds)
+    return {
+        name: {"p50": percentiles_ms(values, 50)[0], "mean": float(np.mean(values)) * 1000.0}
+        for name, values in stages.items()
+    }
+
+
+def memory_run(frames: list[dict], segmenter: Any, settings: Any, count: int) -> dict[str, float]:
+    """Resident memory (MB) at the start and end of ``count`` frames through the pipeline, and frames/s."""
+    from follower.pipeline import Tracker, process_frame
+
+    tracker = Tracker()
+    start_mb, peak_mb = rss_mb(), 0.0
+    started = time.perf_counter()
+    for i in range(count):
+        tracker.update(process_frame(frames[i % len(frames)], segmenter, settings).detection)
+        if i % 500 == 0:
+            peak_mb = max(peak_mb, rss_mb())
+    elapsed = time.perf_counter() - started
+    end_mb = rss_mb()
+    return {
+        "frames": count,
+        "start_mb": start_mb,
+        "end_mb": end_mb,
+        "peak_mb": max(peak_mb, end_mb),
+        "growth_mb": end_mb - start_mb,
+        "frames_per_s": count / elapsed,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m MODULE MODEL --port P`` in a subprocess, its log in ``log_path``; a context manager."""
+
+    def __init__(self, module: str, model: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by stop())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, str(model), "--port", str(self.port)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise SystemExit(f"error: {module} did not start; its log:\n{log_path.read_text()}") from None
+                time.sleep(0.2)
+
+    def get(self, path: str) -> str:
+        """The body of ``GET path``."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return response.read().decode()
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``."""
+        return json.loads(self.get("/healthz"))
+
+    def server_seconds(self) -> dict[str, tuple[float, int]]:
+        """(sum of seconds, count) of the server's histograms (``/metrics``): ``latency`` (arrival to decision)
+        and each stage (``decode``, ``inference``, ``locate``)."""
+        pattern = r'^follower_(?:latency|stage)_seconds_(sum|count)(?:\{stage="(\w+)"\})? (\S+)$'
+        found: dict[str, dict[str, float]] = {}
+        for kind, stage, value in re.findall(pattern, self.get("/metrics"), re.MULTILINE):
+            found.setdefault(stage or "latency", {})[kind] = float(value)
+        return {name: (values["sum"], int(values["count"])) for name, values in found.items()}
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 15 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Answers:
+    """The ``object_detected`` events a client receives: (arrival in monotonic seconds, coordinates)."""
+
+    detections: list[tuple[float, list[float]]] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, name: str, data: Any, arrival: float) -> None:
+        if name == "object_detected":
+            self.detections.append((arrival, data["coords"]))
+            self.arrived.set()
+
+
+def paced(url: str, frames: list[dict], count: int, rate: float = SIM_RATE) -> dict[str, Any]:
+    """Send ``count`` frames at ``rate`` frames/s, each after the previous one's answer (after a few unmeasured).
+
+    Returns ``latencies_s``, ``unanswered`` (frames without an answer within `ANSWER_TIMEOUT_S`) and ``coords``
+    (the coordinates answered for each benchmark frame, by index).
+    """
+    from sim_bridge.client import SimulatorClient
+    from sim_bridge.protocol import SENSOR_FRAME
+
+    answers = Answers()
+    latencies: list[float] = []
+    coords: dict[int, list[float]] = {}
+    unanswered = 0
+    with SimulatorClient(url, on_event=answers) as client:
+        next_send = time.monotonic()
+        for i in range(-WARMUP_FRAMES, count):
+            time.sleep(max(0.0, next_send - time.monotonic()))
+            index = i % len(frames)
+            answers.arrived.clear()
+            seen = len(answers.detections)
+            sent = time.monotonic()
+            client.emit(SENSOR_FRAME, frames[index])
+            if answers.arrived.wait(ANSWER_TIMEOUT_S):
+                arrival, coords[index] = answers.detections[seen]
+                if i >= 0:
+                    latencies.append(arrival - sent)
+            elif i >= 0:
+                unanswered += 1
+            next_send = max(next_send + 1.0 / rate, time.monotonic())
+    return {"latencies_s": latencies, "coords": coords, "unanswered": unanswered}
+
+
+def overload(server: ServerProcess, frames: list[dict], coords: dict[int, list[float]], seconds: float) -> dict:
+    """Feed ``server`` 30 frames/s for ``seconds`` without waiting; latencies and counters (see the module doc)."""
+    from sim_bridge.client import SimulatorClient
+    from sim_bridge.protocol import SENSOR_FRAME
+
+    before = server.health()
+    answers = Answers()
+    sends: list[tuple[float, int]] = []
+    count = round(OVERLOAD_RATE * seconds)
+    with SimulatorClient(server.url, on_event=answers) as client:
+        start = time.monotonic()
+        for i in range(count):
+            time.sleep(max(0.0, start + i / OVERLOAD_RATE - time.monotonic()))
+            sends.append((time.monotonic(), i % len(frames)))
+            client.emit(SENSOR_FRAME, frames[i % len(frames)])
+        sent_all = time.monotonic()
+        sending_s = sent_all - start
+        deadline = sent_all + ANSWER_TIMEOUT_S
+        while True:  # until every frame is accounted for (drained), then quiet for SETTLE_S
+            health = server.health()
+            done = sum(health[key] for key in SETTLED)
+            if health["frames_received"] - before["frames_received"] == count and done == health["frames_received"]:
+                drain_s = time.monotonic() - sent_all
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: {count} frames sent, not all accounted for: {health}")
+            time.sleep(0.05)
+        time.sleep(SETTLE_S)
+    counts = {key: health[key] - before[key] for key in ("frames_received", *SETTLED)}
+    known = np.array([coords[index] for index in sorted(coords)])
+    indices = sorted(coords)
+    latencies, late, unmatched = [], [], 0
+    for arrival, answered in answers.detections:
+        distances = np.linalg.norm(known - np.asarray(answered), axis=1)
+        if distances.min() > MATCH_TOLERANCE_M:
+            unmatched += 1
+            continue
+        index = indices[int(np.argmin(distances))]
+        sent = max(t for t, sent_index in sends if sent_index == index and t <= arrival)
+        latencies.append(arrival - sent)
+        if sent >= start + 2 * sending_s / 3:
+            late.append(arrival - sent)
+    return {
+        "sent": count,
+        "send_rate": count / sending_s,
+        "drain_s": drain_s,
+        "latencies_s": latencies,
+        "last_third_latencies_s": late,
+        "unmatched": unmatched,
+        **counts,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement, as a JSON-ready dict."""
+    from follower.pipeline import Settings
+    from follower.replay import replay
+    from follower.segmenter import Segmenter
+
+    results: dict[str, Any] = {"load_average_start": os.getloadavg(), "machine": machine()}
+    settings = Settings()
+    segmenter = Segmenter.load(args.model)
+    with tempfile.TemporaryDirectory(prefix="followme-bench-") as directory:
+        directory = Path(directory)
+        flight, frames = benchmark_frames(directory, segmenter, settings)
+        results["frames"] = {"flight": FLIGHT_FRAMES, "benchmark": len(frames), "stages": args.frames}
+        print(f"{len(frames)} benchmark frames; stages ...", file=sys.stderr)
+        results["stages_ms"] = stage_breakdown(frames, segmenter, settings, args.frames)
+        results["offline_frames_per_s"] = replay(flight, segmenter, settings)["frames_per_s"]
+        print(f"memory over {args.memory_frames} frames ...", file=sys.stderr)
+        results["memory"] = memory_run(frames, segmenter, settings, args.memory_frames)
+        print("the follower over the socket ...", file=sys.stderr)
+        with ServerProcess("follower.serve", args.model, directory / "follower.log") as server:
+            before = server.server_seconds()
+            ours = paced(server.url, frames, args.frames)
+            results["server_mean_ms"] = {
+                name: 1000.0 * (total - before[name][0]) / max(count - before[name][1], 1)
+                for name, (total, count) in server.server_seconds().items()
+            }
+            print("overload ...", file=sys.stderr)
+            results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
+        print("the naive server over the socket ...", file=sys.stderr)
+        with ServerProcess("benchmarks.naive_server", args.model, directory / "naive.log") as server:
+            naive = paced(server.url, frames, args.frames)
+    results["end_to_end"] = {
+        name: {"latencies_s": measured["latencies_s"], "unanswered": measured["unanswered"]}
+        for name, measured in (("ours", ours), ("naive", naive))
+    }
+    results["e2e_mean_ms"] = float(np.mean(ours["latencies_s"])) * 1000.0
+    results["load_average_end"] = os.getloadavg()
+    return results
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown tables."""
+    info, load_start, load_end = results["machine"], results["load_average_start"], results["load_average_end"]
+    e2e = {name: run["latencies_s"] for name, run in results["end_to_end"].items()}
+    ours, naive = (percentiles_ms(e2e[name], 50, 90, 99) for name in ("ours", "naive"))
+    ratio = [n / o for n, o in zip(naive, ours)]
+    memory, over, stages = results["memory"], results["overload"], results["stages_ms"]
+    server = results["server_mean_ms"]
+    over_p50, over_p95 = percentiles_ms(over["latencies_s"], 50, 95)
+    late_p95 = percentiles_ms(over["last_third_latencies_s"], 95)[0]
+    accounted = sum(over[key] for key in SETTLED)
+    ours_p95 = percentiles_ms(e2e["ours"], 95)[0]
+    lines = [
+        f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, "
+        f"TensorFlow {info['tensorflow']}. Load average (1/5/15 min): "
+        f"{_loads(load_start)} at the start, {_loads(load_end)} at the end.",
+        "",
+        f"End to end over the socket, {len(e2e['ours'])} frames at {SIM_RATE:g} frames/s, sending `sensor_frame` "
+        f"to receiving `object_detected` ({results['frames']['benchmark']} synthetic frames in a loop):",
+        "",
+        "| server | p50 ms | p90 ms | p99 ms | unanswered |",
+        "| --- | --- | --- | --- | --- |",
+        f"| follower (`python -m follower.serve`) | {ours[0]:.1f} | {ours[1]:.1f} | {ours[2]:.1f} | "
+        f"{results['end_to_end']['ours']['unanswered']} |",
+        f"| naive (`model.predict()` on the hub) | {naive[0]:.1f} | {naive[1]:.1f} | {naive[2]:.1f} | "
+        f"{results['end_to_end']['naive']['unanswered']} |",
+        f"| **ratio naive / follower** | **{ratio[0]:.1f}x** | **{ratio[1]:.1f}x** | {ratio[2]:.1f}x | |",
+        "",
+        f"Stages in process, ms over {results['frames']['stages']} frames (the share is of the mean pipeline):",
+        "",
+        "| stage | p50 | mean | share |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {label} | {stages[name]['p50']:.2f} | {stages[name]['mean']:.2f} | "
+            f"{100 * stages[name]['mean'] / stages['pipeline']['mean']:.0f} % |"
+            for name, label in STAGES.items()
+        ),
+        "",
+        "The same stages in the server (means over the 5 frames/s run, from its `/metrics`), and what the socket "
+        "adds (emit: the client's mean end-to-end latency minus the server's arrival-to-decision mean):",
+        "",
+        "| mean ms | decode | inference (resize included) | locate | whole | emit, socket and client |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| in process | "
+        + " | ".join(f"{stages[name]['mean']:.2f}" for name in PIPELINE_TIMINGS)
+        + f" | {stages['pipeline']['mean']:.2f} | |",
+        "| in the server | "
+        + " | ".join(f"{server[label]:.2f}" for label in PIPELINE_TIMINGS.values())
+        + f" | {server['latency']:.2f} (arrival to decision) | {results['e2e_mean_ms'] - server['latency']:.2f} |",
+        "",
+        "| throughput and memory | value |",
+        "| --- | --- |",
+        f"| offline frames/s, whole synthetic flight (`follower.replay`) | {results['offline_frames_per_s']:.1f} |",
+        f"| offline frames/s over the memory run | {memory['frames_per_s']:.1f} |",
+        f"| resident memory over {memory['frames']:,} frames: start → end (peak) | {memory['start_mb']:.0f} → "
+        f"{memory['end_mb']:.0f} MB ({memory['peak_mb']:.0f}) |",
+        f"| **memory growth** | **{memory['growth_mb']:+.1f} MB** |",
+        "",
+        f"Overload: {over['sent']} frames at {over['send_rate']:.1f} frames/s into the follower, without waiting:",
+        "",
+        "| received | processed | dropped | rejected or failed | drained after the last frame | latency p50 | p95 | "
+        "p95, last third | p95 / p95 at 5 frames/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {over['frames_received']} | {over['frames_processed']} | {over['frames_dropped']} | "
+        f"{over['frames_rejected'] + over['frames_failed']} | {1000 * over['drain_s']:.0f} ms | "
+        f"{over_p50:.1f} ms | {over_p95:.1f} ms | {late_p95:.1f} ms | "
+        f"{over_p95 / ours_p95:.2f} |",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+        f"| end-to-end p50 ≤ 30 ms | {ours[0]:.1f} ms | {_yes(ours[0] <= 30)} |",
+        f"| ≥ 5x faster than naive (p50) | {ratio[0]:.1f}x | {_yes(ratio[0] >= 5)} |",
+        f"| memory growth < 50 MB over 10,000 frames | {memory['growth_mb']:+.1f} MB over {memory['frames']:,} | "
+        f"{_yes(memory['growth_mb'] < 50 and memory['frames'] >= 10_000)} |",
+        f"| overload: nothing queues (received = processed + dropped + rejected + failed; drained at once) | "
+        f"{over['frames_received']} = {accounted}; {1000 * over['drain_s']:.0f} ms | "
+        f"{_yes(accounted == over['frames_received'] and over['drain_s'] < 1.0)} |",
+    ]
+    return "\n".join(lines)
+
+
+def _loads(values: Sequence[float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark, print the tables, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model (default: the shipped one)")
+    parser.add_argument("--frames", type=int, default=200, help="frames per end-to-end run (default: 200)")
+    parser.add_argument("--memory-frames", type=int, default=10_000, help="frames of the memory run")
+    parser.add_argument("--overload-seconds", type=float, default=OVERLOAD_S, help="length of the overload")
+    parser.add_argument("--quick", action="store_true", help="50 frames, 1,000 for memory, 3 s of overload")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default: {DEFAULT_JSON})")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.memory_frames, args.overload_seconds = 50, 1_000, 3.0
+    results = run(args)
+    results["command"] = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
+    print(markdown(results))
+    args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
