@@ -175,3 +175,25 @@ class SimulatorClient(client.SimulatorClient):
 
     def __init__(self, port: int) -> None:
         super().__init__(f"http://127.0.0.1:{port}")
+
+
+def serve_stand_in(make_segment, description: str) -> int:
+    """Run the real follower server (``sys.argv`` as its command line) around a stand-in network.
+
+    ``make_segment`` builds the network from the positional argument, which the real server reads as the
+    weights path.
+    """
+    import logging
+
+    import eventlet
+
+    from follower import config as config_module
+    from follower.serve import LOG_FORMAT, _serve
+    from follower.server import FollowerServer
+
+    args, config = config_module.parse_args(sys.argv[1:])
+    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
+    server = FollowerServer(make_segment(args.weights), config, {"model": description})
+    listener = eventlet.listen((config["HOST"], config["PORT"]))
+    logging.getLogger("follower").info("Serving %s; waiting for the simulator", description)
+    return _serve(server, listener)

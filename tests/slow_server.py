@@ -7,14 +7,11 @@ The network sleeps SECONDS per frame, then calls strongly red pixels the target 
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 
 import numpy as np
-
-from follower import config as config_module
-from follower.serve import LOG_FORMAT, _serve
+from follower_helpers import serve_stand_in
 
 
 class SlowRedSegmenter:
@@ -30,16 +27,7 @@ class SlowRedSegmenter:
 
 
 def main() -> int:
-    import eventlet
-
-    from follower.server import FollowerServer
-
-    args, config = config_module.parse_args(sys.argv[1:])  # the positional argument is the delay
-    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
-    server = FollowerServer(SlowRedSegmenter(float(args.weights)), config, {"model": "slow red pixels"})
-    listener = eventlet.listen((config["HOST"], config["PORT"]))
-    logging.getLogger("follower").info("Serving a slow network; waiting for the simulator")
-    return _serve(server, listener)
+    return serve_stand_in(lambda argument: SlowRedSegmenter(float(argument)), "a slow network")
 
 
 if __name__ == "__main__":

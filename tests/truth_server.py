@@ -8,13 +8,11 @@ background.
 from __future__ import annotations
 
 import hashlib
-import logging
 import sys
 
 import numpy as np
+from follower_helpers import serve_stand_in
 
-from follower import config as config_module
-from follower.serve import LOG_FORMAT, _serve
 from sim_bridge.flight import Flight, read_flight
 from sim_bridge.protocol import decode_base64, decode_rgb
 
@@ -39,16 +37,7 @@ class TruthSegmenter:
 
 
 def main() -> int:
-    import eventlet
-
-    from follower.server import FollowerServer
-
-    args, config = config_module.parse_args(sys.argv[1:])  # the positional argument is the flight
-    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
-    server = FollowerServer(TruthSegmenter(read_flight(args.weights)), config, {"model": "truth masks"})
-    listener = eventlet.listen((config["HOST"], config["PORT"]))
-    logging.getLogger("follower").info("Serving truth masks; waiting for the simulator")
-    return _serve(server, listener)
+    return serve_stand_in(lambda argument: TruthSegmenter(read_flight(argument)), "truth masks")
 
 
 if __name__ == "__main__":
