@@ -39,8 +39,17 @@ def test_input_size_must_divide_by_the_downsampling():
         build_fcn("fcn1", 30)
 
 
-def test_bilinear_upsampling_matches_tf1_resize_bilinear():
+@pytest.mark.parametrize("training", [True, False])
+def test_bilinear_upsampling_matches_tf1_resize_bilinear(training):
+    """Training computes it with keras.ops on any backend; inference under TensorFlow with TF1's kernel."""
     tf = pytest.importorskip("tensorflow")
     x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32)
     expected = tf.compat.v1.image.resize_bilinear(x, (10, 14), align_corners=False, half_pixel_centers=False)
-    np.testing.assert_allclose(np.asarray(BilinearUpSampling2D()(x)), expected.numpy(), atol=1e-6)
+    upsampled = BilinearUpSampling2D()(x, training=training)
+    np.testing.assert_allclose(np.asarray(upsampled), expected.numpy(), atol=1e-6)
+
+
+def test_bilinear_upsampling_is_exact_on_a_hand_computed_row():
+    x = np.array([0.0, 2.0, 6.0], np.float32).reshape(1, 1, 3, 1)
+    row = np.asarray(BilinearUpSampling2D()(x, training=True))[0, 0, :, 0]
+    np.testing.assert_array_equal(row, [0.0, 1.0, 2.0, 4.0, 6.0, 6.0])
