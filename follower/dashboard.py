@@ -29,8 +29,9 @@ import cv2
 import flask
 import numpy as np
 
-from follower.pipeline import PEOPLE_CLASS, TARGET_CLASS, FrameResult, class_map, largest_blob
+from follower.pipeline import FrameResult, class_map, largest_blob
 from follower.state import FollowerState
+from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge.geometry import scale_pixel
 
 logger = logging.getLogger("follower")

@@ -18,15 +18,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge import protocol
 from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
 from sim_bridge.protocol import Event, SensorFrame
 
 Segment = Callable[[np.ndarray], np.ndarray]
-
-# The classes of the network's output, as in `models.imaging` (not imported: it would load Keras).
-PEOPLE_CLASS = 1
-TARGET_CLASS = 2
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,26 @@
-"""The follow-me segmentation network: architecture, training, evaluation and weights I/O."""
+"""The follow-me segmentation network: architecture, training, evaluation and weights I/O.
 
-from models.architecture import PRESETS, build_fcn, parse_spec
-from models.store import ModelLoadError, load, save
+The public names load on first use, so that ``models.imaging`` (pixel conventions, class numbers) can be
+imported without importing Keras.
+"""
 
-__all__ = ["PRESETS", "ModelLoadError", "build_fcn", "load", "parse_spec", "save"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "PRESETS": "models.architecture",
+    "build_fcn": "models.architecture",
+    "parse_spec": "models.architecture",
+    "ModelLoadError": "models.store",
+    "load": "models.store",
+    "save": "models.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from models.files import write_atomically
 from models.imaging import resize_mask, resize_rgb
 
 IMAGE_GLOB = "*.jpeg"
@@ -122,8 +123,6 @@ def load_dataset(root: str | os.PathLike, size: int, cache_dir: Path | None = No
 
 
 def _write_cache(cache: Path, images: np.ndarray, classes: np.ndarray) -> None:
-    from models.store import write_atomically
-
     try:
         write_atomically(cache, lambda tmp: np.savez(tmp, images=images, classes=classes))
     except OSError as error:  # a read-only home only costs the next run a decode

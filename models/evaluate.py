@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, help="picture of samples and worst images (default: beside --json)")
     args = parser.parse_args(argv)
 
-    from models.store import ModelLoadError, load, write_json
+    from models.files import write_json
+    from models.store import ModelLoadError, load
 
     started = time.perf_counter()
     try:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 NUM_CLASSES = 3
+PEOPLE_CLASS = 1
 TARGET_CLASS = 2
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import keras
 
 from models import layers  # noqa: F401  (registers the custom layers for deserialization)
+from models.files import write_atomically, write_json
 
 KERAS_SUFFIX = ".keras"
 CARD_SUFFIX = ".card.json"
@@ -41,27 +41,6 @@ def keras_path(path: str | os.PathLike) -> Path:
     """Where the native file of the model addressed by ``path`` lives."""
     base = base_path(path)
     return base.with_name(base.name + KERAS_SUFFIX)
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result should be like any other file
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
 def save(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:

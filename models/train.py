@@ -30,6 +30,7 @@ from models.augment import Augmenter, collect_targets, parse_augmentations
 from models.dataset import Dataset, DatasetError, load_dataset
 from models.devices import describe_devices
 from models.evaluate import EvalSet, load_eval_sets, score_sets
+from models.files import write_atomically
 from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
 from models.losses import SegmentationLoss
 
@@ -172,7 +173,7 @@ def plot_history(history_csv: Path, figure: Path) -> None:
     ax.legend(loc="upper left")
     ax.set_title(figure.name.replace(".loss.png", ""))
     fig.tight_layout()
-    store.write_atomically(figure, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    write_atomically(figure, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
 
 
@@ -311,17 +312,13 @@ def train(args: argparse.Namespace) -> dict:
         f"{'Resuming' if resuming else 'Starting'} {spec} at {args.input_size}px: {model.count_params()} "
         f"parameters, {steps} steps of {args.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"
     )
-    model.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=2 if _not_a_terminal() else 1)
+    model.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     final = store.read_card(out)
     print(
         f"Done in {time.perf_counter() - started:.0f} s: {store.keras_path(out)} (best epoch {final.get('best_epoch')})"
     )
     return final
-
-
-def _not_a_terminal() -> bool:
-    return not sys.stdout.isatty()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,15 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from follower import dashboard as dashboard_module
 from follower.dashboard import CLASS_COLOURS_RGB, Dashboard, render_overlay
 from follower.metrics import FollowerMetrics
-from follower.pipeline import (
-    PEOPLE_CLASS,
-    TARGET_CLASS,
-    Detection,
-    FrameResult,
-    class_map,
-    target_probabilities,
-)
+from follower.pipeline import Detection, FrameResult, class_map, target_probabilities
 from follower.state import FollowerState, rejection_reason
+from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge.geometry import Pose
 from sim_bridge.protocol import NumberFormatError, SensorFrame
 
@@ -71,10 +65,12 @@ def test_class_map_takes_the_target_by_threshold_and_people_by_argmax():
     np.testing.assert_array_equal(class_map(target_only, 0.5), np.where(target_only > 0.5, TARGET_CLASS, 0))
 
 
-def test_the_pipeline_class_numbers_are_the_models():
-    from models.imaging import TARGET_CLASS as MODELS_TARGET_CLASS
+def test_the_pipeline_and_the_class_numbers_import_without_keras():
+    import subprocess
+    import sys
 
-    assert TARGET_CLASS == MODELS_TARGET_CLASS
+    code = "import sys, follower.pipeline, models.imaging; print('keras' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_overlay_colours_outline_and_centroid():
