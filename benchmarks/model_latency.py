@@ -1,6 +1,6 @@
 """CPU milliseconds per frame of several models through the server's compiled inference call.
 
-    python benchmarks/model_latency.py MODEL [MODEL ...] [--rounds 5] [--frames 50]
+    python -m benchmarks.model_latency MODEL [MODEL ...] [--rounds 5] [--frames 50]
 
 Each model segments the same 256x256 frame (resize to its input size included). Models are measured in
 interleaved rounds and each one's best round median is kept, so load from other processes hurts all models alike;
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
@@ -30,6 +29,7 @@ def median_ms(segment, frame: np.ndarray, frames: int) -> float:
 
 
 def main() -> None:
+    from benchmarks.run import machine
     from follower.segmenter import Segmenter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,7 +43,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for path, segment in segmenters.items():
             best[path] = min(best[path], median_ms(segment, frame, args.frames))
-    print(f"machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+    about = machine()
+    print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; TensorFlow {about['tensorflow']}")
     baseline = best[args.models[0]]
     print("| model | parameters | input | ms/frame | ratio to first |")
     print("| --- | --- | --- | --- | --- |")
