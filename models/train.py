@@ -4,9 +4,11 @@
 
 Backend-agnostic Keras 3: the same command trains with KERAS_BACKEND=tensorflow, jax or torch, on the GPU the
 backend sees or on the CPU. Each epoch is scored on --val with the Udacity score (`models.scoring`) and the best
-epoch is kept as ``NAME.keras`` with its card ``NAME.card.json``. Interrupted runs resume from ``NAME.ckpt/``;
---init warm-starts from existing weights. Also written: ``NAME.history.csv``, ``NAME.loss.png`` (the curves),
-TensorBoard logs in ``NAME.logs/`` when TensorFlow is installed.
+epoch is kept as ``NAME.keras`` with its card ``NAME.card.json``. Interrupted runs resume from ``NAME.ckpt/``.
+--init warm-starts from existing weights: the whole model, or, with --arch, a new architecture that takes every
+layer whose name and weight shapes match (say the encoder of a model with wider decoders). Also written:
+``NAME.history.csv``, ``NAME.loss.png`` (the curves), TensorBoard logs in ``NAME.logs/`` when TensorFlow is
+installed.
 """
 
 from __future__ import annotations
@@ -205,20 +207,47 @@ def versions() -> dict:
 
 
 def build_or_load(args) -> tuple[keras.Model, str]:
-    """The model to train and its spec string: a new one for --arch, or the --init weights."""
+    """The model to train and its spec string: a new one for --arch, the --init weights, or both (a transfer)."""
     if not args.init:
-        return build_fcn(args.arch, args.input_size), resolve_arch(args.arch)
-    model, card = store.load(args.init)
-    if card.get("input_size", args.input_size) != args.input_size:
-        raise ValueError(f"--init {args.init} has input size {card['input_size']}, not --input-size {args.input_size}")
-    return model, card.get("spec", card.get("arch", "unknown"))
+        arch = args.arch or "fcn4"
+        return build_fcn(arch, args.input_size), resolve_arch(arch)
+    source, card = store.load(args.init)
+    if not args.arch:
+        if card.get("input_size", args.input_size) != args.input_size:
+            raise ValueError(
+                f"--init {args.init} has input size {card['input_size']}, not --input-size {args.input_size}; "
+                "give --arch to transfer its weights to another input size"
+            )
+        return source, card.get("spec", card.get("arch", "unknown"))
+    model = build_fcn(args.arch, args.input_size)
+    copied = transfer_weights(source, model)
+    print(f"Warm start from {args.init}: {len(copied)} of {len(model.layers)} layers copied ({', '.join(copied)})")
+    return model, resolve_arch(args.arch)
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy into ``target`` the weights of each layer of ``source`` with the same name and weight shapes;
+    returns the names copied. Fully convolutional layers do not depend on the input size."""
+    copied = []
+    for layer in target.layers:
+        try:
+            weights = source.get_layer(layer.name).get_weights()
+        except ValueError:
+            continue
+        if weights and [w.shape for w in weights] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    return copied
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=Path, required=True, help="training folder (images/, masks/)")
     parser.add_argument("--val", type=Path, help="validation folder: selects the best epoch by score")
-    parser.add_argument("--arch", default="fcn4", help="preset (fcn1..fcn5) or spec string, e.g. e32,e64,c128,d64,d32")
+    parser.add_argument(
+        "--arch",
+        help="preset (fcn1..fcn5, deep4, deep5, slim5) or spec string such as e32,e64,c128,d64,d32 (default fcn4)",
+    )
     parser.add_argument("--input-size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -273,7 +302,7 @@ def train(args: argparse.Namespace) -> dict:
     resuming = checkpoint_dir.is_dir()
     best = store.read_card(out).get("validation", {}).get("final_score", -1.0) if resuming else -1.0
     card = {
-        "arch": args.arch if not args.init else spec,
+        "arch": args.arch or spec,
         "spec": spec,
         "input_size": args.input_size,
         "classes": list(CLASS_NAMES),

@@ -22,8 +22,8 @@ def test_preset_fcn5_has_two_convs_per_decoder():
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("e32,c64", "one decoder per encoder"),
-        ("e32,c64,d32,d16", "one decoder per encoder"),
+        ("e32,c64", "from one decoder to one per encoder"),
+        ("e32,c64,d32,d16", "from one decoder to one per encoder"),
         ("e32,z4,d32", "Bad block 'z4'"),
         ("c64,e32,d32", "Encoders must come first"),
         ("e32x2,c64,d32", "Only decoder blocks"),
@@ -32,6 +32,14 @@ def test_preset_fcn5_has_two_convs_per_decoder():
 def test_bad_specs_are_named(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_spec(spec)
+
+
+def test_fewer_decoders_than_encoders_upsample_the_probabilities_to_the_input_size():
+    model = build_fcn("e8,e16,e16,c16,d16", 64)
+    assert model.output_shape == (None, 64, 64, 3)
+    assert [layer.name for layer in model.layers[-3:]] == ["classes", "classes_up1", "classes_up2"]
+    probabilities = np.asarray(model(np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype(np.float32)))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
 
 
 def test_input_size_must_divide_by_the_downsampling():

@@ -11,9 +11,11 @@ from models.augment import Augmenter, collect_targets, parse_augmentations, past
 
 
 def run_training(tmp_path, *extra):
+    """Train the tiny model; a warm start (--init) without its own --arch keeps the architecture of its weights."""
+    arch = [] if "--init" in extra and "--arch" not in extra else ["--arch", "e8,c8,d8"]
     args = train.parse_args(
         [
-            "--train", str(tmp_path / "train"), "--val", str(tmp_path / "val"), "--arch", "e8,c8,d8",
+            "--train", str(tmp_path / "train"), "--val", str(tmp_path / "val"), *arch,
             "--input-size", "32", "--batch-size", "4", "--lr", "0.02", "--schedule", "constant",
             "--workers", "1", "--out", str(tmp_path / "out" / "tiny"), *extra,
         ]
@@ -116,3 +118,16 @@ def test_the_same_command_trains_on_another_backend(data_dirs, backend):
     model, card = store.load(out)
     assert card["versions"]["backend"] == backend
     assert model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 32, 32, 3)
+
+
+def test_warm_start_transfers_matching_layers_to_a_new_architecture(data_dirs, capsys):
+    run_training(data_dirs, "--epochs", "1", "--arch", "e8,c8,d8", "--input-size", "32")
+    source, _ = store.load(data_dirs / "out" / "tiny")
+    card = run_training(data_dirs, "--epochs", "1", "--init", str(data_dirs / "out" / "tiny"), "--arch", "e8,c8,d4",
+                        "--input-size", "64", "--lr", "0", "--out", str(data_dirs / "out" / "narrow"))  # fmt: skip
+    assert card["spec"] == "e8,c8,d4" and card["input_size"] == 64
+    assert "4 of" in capsys.readouterr().out  # enc1 conv and BN, middle conv and BN; not the decoder
+    narrow, _ = store.load(data_dirs / "out" / "narrow")
+    for name in ("enc1_sepconv", "middle_conv"):
+        for theirs, ours in zip(source.get_layer(name).get_weights(), narrow.get_layer(name).get_weights()):
+            np.testing.assert_allclose(ours, theirs)
