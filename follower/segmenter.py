@@ -18,6 +18,17 @@ from models.devices import describe_devices
 from models.imaging import TARGET_CLASS, prepare_input
 
 
+def set_inference_threads(threads: int) -> int:
+    """Threads TensorFlow splits each op over (0: its default, one per core); call before the first model loads.
+    Returns the setting as TensorFlow reports it.
+
+    At the simulator's 5 frames/s the second thread mostly waits to be woken for each op after 200 ms idle, so on
+    a 2-core machine one thread answers sooner and leaves the other core to the socket hub (docs/performance.md).
+    """
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
 class Segmenter:
     """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs;
     `class_probabilities` gives every class (S, S, C) from the same compiled call."""

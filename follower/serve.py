@@ -70,22 +70,29 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     import eventlet
 
     import models
-    from follower.segmenter import Segmenter
+    from follower.segmenter import Segmenter, set_inference_threads
     from follower.server import FollowerServer
 
+    threads = set_inference_threads(config["INFERENCE_THREADS"])
     try:
         segmenter = Segmenter.load(weights)
     except models.ModelLoadError as error:
         raise StartupError(f"{error}") from error
-    info = {"model": segmenter.name, "input_size": segmenter.input_size, "device": segmenter.device}
+    info = {
+        "model": segmenter.name,
+        "input_size": segmenter.input_size,
+        "device": segmenter.device,
+        "inference_threads": threads,
+    }
     server = FollowerServer(segmenter.class_probabilities, config, info)
     try:
         listener = eventlet.listen((config["HOST"], config["PORT"]), reuse_port=False)
     except OSError as error:
         raise StartupError(f"Cannot listen on {config['HOST']}:{config['PORT']}: {error.strerror}") from error
     logger.info(
-        "Serving %s (input %dx%d, %s) on http://%s:%d (ping every %g s); waiting for the simulator",
-        segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.device,
+        "Serving %s (input %dx%d, %s, inference threads: %s) on http://%s:%d (ping every %g s); "
+        "waiting for the simulator",
+        segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.device, threads or "one per core",
         config["HOST"], config["PORT"], config["PING_INTERVAL"],
     )  # fmt: skip
     return server, listener

@@ -35,6 +35,7 @@ def test_log_level_is_normalised():
         ({"PING_INTERVAL": "5"}, "PING_INTERVAL must be in (0, 2.0]"),
         ({"THRESHOLD": "nan"}, "THRESHOLD must be in [0, 1)"),
         ({"FX": "-1"}, "FX must be positive"),
+        ({"INFERENCE_THREADS": "-2"}, "INFERENCE_THREADS must be non-negative"),
         ({"CY": "inf"}, "CY must be finite"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
         ({"COLOUR": "red"}, "Unknown setting 'COLOUR'"),

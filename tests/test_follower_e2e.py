@@ -129,6 +129,7 @@ def test_python_socketio_client(server):
         client.disconnect()
     health = server.health()
     assert health["status"] == "ok" and health["input_size"] == 128 and health["device"] == "CPU"
+    assert health["inference_threads"] == 1
     assert health["mode"] == "PATROL" and isinstance(health["last_frame_age_s"], float)
 
 
