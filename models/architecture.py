@@ -33,8 +33,8 @@ PRESETS = {
     # Ours (docs/experiments.md): deeper encoders see more context and tell the target from other people.
     "deep4": "e32,e64,e128,e256,c256,d256,d128,d64,d32",
     "deep5": "e32,e64,e128,e256,e256,c256,d256,d256,d128,d64,d32",
-    # deep5's encoder with narrower decoders: the shipped model, as accurate at about half the CPU time.
-    "slim5": "e32,e64,e128,e256,e256,c256,d256,d128,d64,d32,d16",
+    # deep5's encoder with narrow decoders: the shipped model, about as accurate at about half the CPU time.
+    "slim5": "e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d8",
 }
 
 _BLOCK = re.compile(r"^(?P<kind>[ecd])(?P<filters>\d+)(?:x(?P<repeat>\d+))?$")
