@@ -192,25 +192,27 @@ def decode_base64(text: Any, field: str) -> bytes:
 
 def decode_rgb(data: bytes, field: str = "rgb_image") -> np.ndarray:
     """An RGB uint8 image (H, W, 3) from JPEG bytes."""
-    if not data.startswith(JPEG_MAGIC):
-        raise ImageDecodeError(field, f"expected a JPEG image, got {_describe_bytes(data)}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise ImageDecodeError(field, f"JPEG does not decode ({len(data)} bytes)")
+    image = _imdecode(data, field, JPEG_MAGIC, "JPEG", cv2.IMREAD_COLOR)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def decode_depth_png(data: bytes, field: str = "depth_image") -> np.ndarray:
     """Depth in metres (H, W) float32, NaN where there is no reading, from the simulator's RGBA PNG."""
-    if not data.startswith(PNG_MAGIC):
-        raise ImageDecodeError(field, f"expected a PNG image, got {_describe_bytes(data)}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ImageDecodeError(field, f"PNG does not decode ({len(data)} bytes)")
+    image = _imdecode(data, field, PNG_MAGIC, "PNG", cv2.IMREAD_UNCHANGED)
     if image.dtype != np.uint8:
         raise ImageDecodeError(field, f"expected 8-bit channels, got {image.dtype}")
     red = image if image.ndim == 2 else image[:, :, 2]  # OpenCV orders channels B, G, R(, A)
     return decode_depth(red)
+
+
+def _imdecode(data: bytes, field: str, magic: bytes, kind: str, flags: int) -> np.ndarray:
+    """OpenCV's decoding of ``kind`` (JPEG, PNG) bytes that must start with ``magic``; errors name ``field``."""
+    if not data.startswith(magic):
+        raise ImageDecodeError(field, f"expected a {kind} image, got {_describe_bytes(data)}")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None or image.size == 0:
+        raise ImageDecodeError(field, f"{kind} does not decode ({len(data)} bytes)")
+    return image
 
 
 def parse_sensor_frame(message: Any) -> SensorFrame:
