@@ -8,10 +8,10 @@ A spec is a comma-separated list of blocks, read left to right:
   (the last decoder with the input image), then K (default 1) 3x3 separable convs with N filters, ReLU, BatchNorm.
 
 Decoders match encoders in reverse. The output is a 1x1 conv with a softmax over 3 classes (0 background,
-1 other people, 2 the target). A spec with fewer decoders than encoders stops decoding early and upsamples the class
-probabilities bilinearly (x2 per missing decoder) to the input size: the full-resolution decoder is the most
-expensive layer on a CPU. The presets fcn1..fcn5 are the architectures compared in the
-Follow-Me write-ups; deep4, deep5 and slim5 are ours.
+1 other people, 2 the target). A spec with fewer decoders than encoders stops decoding early and upsamples the
+class probabilities bilinearly (x2 per missing decoder) to the input size: the full-resolution decoder is the most
+expensive layer on a CPU. The presets fcn1..fcn5 are the architectures compared in the Follow-Me write-ups;
+deep4, deep5 and slim5 are ours.
 """
 
 from __future__ import annotations

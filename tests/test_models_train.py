@@ -121,7 +121,7 @@ def test_the_same_command_trains_on_another_backend(data_dirs, backend):
 
 
 def test_warm_start_transfers_matching_layers_to_a_new_architecture(data_dirs, capsys):
-    run_training(data_dirs, "--epochs", "1", "--arch", "e8,c8,d8", "--input-size", "32")
+    run_training(data_dirs, "--epochs", "1")
     source, _ = store.load(data_dirs / "out" / "tiny")
     card = run_training(data_dirs, "--epochs", "1", "--init", str(data_dirs / "out" / "tiny"), "--arch", "e8,c8,d4",
                         "--input-size", "64", "--lr", "0", "--out", str(data_dirs / "out" / "narrow"))  # fmt: skip
