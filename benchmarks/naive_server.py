@@ -2,8 +2,10 @@
 
     python -m benchmarks.naive_server MODEL [--port P] [follower flags]
 
-python-socketio on eventlet, like the follower, and the same decode, locate and decide code
-(`follower.pipeline.process_frame` and `Tracker`): only the inference call and where it runs differ. The
+python-socketio on eventlet, like the follower, and the same decode and locate code
+(`follower.pipeline.process_frame`), deciding frame by frame as the 2017 follower did
+(`follower.tracking.FrameTracker`, the follower's ``--tracker none``): only the inference call and where it runs
+differ. The
 handler runs on the hub and calls ``model.predict()`` on each frame as it comes, so frames that arrive meanwhile
 wait in the socket's buffer (nothing is dropped). `follower.server.SimulatorServer` is reused so that the
 simulator's client, which never sends CONNECT, is served at all. Not part of the product.
@@ -37,15 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import socketio
 
     import models
-    from follower.pipeline import Settings, Tracker, process_frame
+    from follower.pipeline import Settings, process_frame
     from follower.server import MAX_MESSAGE_BYTES, SimulatorServer
+    from follower.tracking import FrameTracker
     from models.imaging import prepare_input
     from sim_bridge.protocol import SENSOR_FRAME, ProtocolError
 
     model, card = models.load(args.weights)
     size = card["input_size"]
     settings = Settings.from_config(config)
-    tracker = Tracker(config["LOST_AFTER"])
+    tracker = FrameTracker(config["LOST_AFTER"])
 
     def segment(rgb: np.ndarray) -> np.ndarray:
         return model.predict(prepare_input(rgb, size)[np.newaxis], verbose=0)[0]
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ProtocolError as error:
             logger.warning("Rejected sensor_frame from %s: %s", sid, error)
             return
-        for event in tracker.update(result.detection).events:
+        for event in tracker.update(result.detection, result.frame.timestamp).events:
             sio.emit(event.name, event.data, to=sid)
 
     sio.on(SENSOR_FRAME, handle_sensor_frame)

@@ -1,6 +1,7 @@
 """The follower's performance on this machine, end to end: one command, a Markdown table, a JSON file.
 
-    python -m benchmarks.run [--frames 200] [--memory-frames 10000] [--quick] [--json benchmarks/results.json]
+    python -m benchmarks.run [--model M] [--compare M2] [--frames 200] [--memory-frames 10000] [--quick]
+                             [--json benchmarks/results.json]
 
 1. A synthetic flight (`sim_bridge.synth`, seed 1); the benchmark frames are those whose truth says the target is
    visible and in which the model, run in process, locates it. They are sent in a loop.
@@ -13,7 +14,9 @@
 4. In process: the time of each stage, offline frames/s (`follower.replay`) and resident memory over
    ``--memory-frames`` frames through `follower.pipeline.process_frame`. The emit stage is what the socket adds:
    the mean end-to-end latency minus the server's own mean (arrival to decision, from its ``/metrics``).
-5. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
+5. With ``--compare M2``: the follower again, serving M2 (say the previous default model), on the same frames (those
+   both models locate), in the same run, after the naive server; the cost ratio is our p50 / M2's p50.
+6. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
    matched to the frame it answers by its coordinates (learnt from the 5 frames/s run of the same server);
    the counters come from ``/healthz``.
 
@@ -57,6 +60,9 @@ WARMUP_FRAMES = 5
 MATCH_TOLERANCE_M = 0.05
 START_TIMEOUT_S = 120.0
 SETTLE_S = 1.0
+# The frames loop over a flight's frames, so the target jumps at each wrap: frame by frame, every frame is answered
+# and the overload's answers match their frames by position. The Kalman tracker's cost is in the decide stage.
+FOLLOWER_FLAGS = ("--tracker", "none")
 SETTLED = ("frames_processed", "frames_dropped", "frames_rejected", "frames_failed")  # what becomes of a frame
 
 
@@ -109,6 +115,16 @@ def benchmark_frames(directory: Path, segmenter: Any, settings: Any) -> tuple[An
     return flight, located
 
 
+def located_by(frames: list[dict], segmenter: Any, settings: Any) -> list[dict]:
+    """The frames in which ``segmenter`` locates the target too."""
+    from follower.pipeline import process_frame
+
+    both = [data for data in frames if process_frame(data, segmenter, settings).detection is not None]
+    if not both:
+        raise SystemExit("error: the --compare model locates the target in none of the benchmark frames")
+    return both
+
+
 # ---------------------------------------------------------------------------------------------- in process
 
 
@@ -133,11 +149,12 @@ def stage_breakdown(frames: list[dict], segmenter: Any, settings: Any, count: in
     Each frame goes through `process_frame`; then the product's functions for the finer stages are timed on the
     same frame. Inference is the segment call minus the resize, depth and geometry the locate call minus the blob.
     """
-    from follower.pipeline import Tracker, largest_blob, process_frame, target_mask, target_probabilities
+    from follower.pipeline import largest_blob, process_frame, target_mask, target_probabilities
+    from follower.tracking import KalmanTracker
     from models.imaging import prepare_input
     from sim_bridge import protocol
 
-    tracker = Tracker()
+    tracker = KalmanTracker()
     stages: dict[str, list[float]] = {name: [] for name in [*STAGES, *PIPELINE_TIMINGS]}
     for i in range(count):
         message = frames[i % len(frames)]
@@ -157,7 +174,7 @@ def stage_breakdown(frames: list[dict], segmenter: Any, settings: Any, count: in
         largest_blob(target_mask(target_probabilities(result.segmentation), settings.threshold))
         blob = time.perf_counter() - started
         started = time.perf_counter()
-        tracker.update(result.detection)
+        tracker.update(result.detection, result.frame.timestamp)
         decide = time.perf_counter() - started
         timings = result.timings
         fine = (jpeg, png, resize, timings["segment"] - resize, blob, timings["locate"] - blob, decide, total)
@@ -171,13 +188,15 @@ def stage_breakdown(frames: list[dict], segmenter: Any, settings: Any, count: in
 
 def memory_run(frames: list[dict], segmenter: Any, settings: Any, count: int) -> dict[str, float]:
     """Resident memory (MB) at the start and end of ``count`` frames through the pipeline, and frames/s."""
-    from follower.pipeline import Tracker, process_frame
+    from follower.pipeline import process_frame
+    from follower.tracking import KalmanTracker
 
-    tracker = Tracker()
+    tracker = KalmanTracker()
     start_mb, peak_mb = rss_mb(), 0.0
     started = time.perf_counter()
     for i in range(count):
-        tracker.update(process_frame(frames[i % len(frames)], segmenter, settings).detection)
+        result = process_frame(frames[i % len(frames)], segmenter, settings)
+        tracker.update(result.detection, result.frame.timestamp)
         if i % 500 == 0:
             peak_mb = max(peak_mb, rss_mb())
     elapsed = time.perf_counter() - started
@@ -203,15 +222,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m MODULE MODEL --port P`` in a subprocess, its log in ``log_path``; a context manager."""
+    """``python -m MODULE MODEL --port P FLAGS...`` in a subprocess, its log in ``log_path``; a context manager."""
 
-    def __init__(self, module: str, model: Path, log_path: Path) -> None:
+    def __init__(self, module: str, model: Path, log_path: Path, *flags: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, str(model), "--port", str(self.port)],
+            [sys.executable, "-m", module, str(model), "--port", str(self.port), *flags],
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=self._log,
@@ -377,6 +396,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="followme-bench-") as directory:
         directory = Path(directory)
         flight, frames = benchmark_frames(directory, segmenter, settings)
+        if args.compare:
+            frames = located_by(frames, Segmenter.load(args.compare), settings)
         results["frames"] = {"flight": FLIGHT_FRAMES, "benchmark": len(frames), "stages": args.frames}
         print(f"{len(frames)} benchmark frames; stages ...", file=sys.stderr)
         results["stages_ms"] = stage_breakdown(frames, segmenter, settings, args.frames)
@@ -384,7 +405,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"memory over {args.memory_frames} frames ...", file=sys.stderr)
         results["memory"] = memory_run(frames, segmenter, settings, args.memory_frames)
         print("the follower over the socket ...", file=sys.stderr)
-        with ServerProcess("follower.serve", args.model, directory / "follower.log") as server:
+        with ServerProcess("follower.serve", args.model, directory / "follower.log", *FOLLOWER_FLAGS) as server:
             before = server.server_seconds()
             ours = paced(server.url, frames, args.frames)
             results["server_mean_ms"] = {
@@ -396,9 +417,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("the naive server over the socket ...", file=sys.stderr)
         with ServerProcess("benchmarks.naive_server", args.model, directory / "naive.log") as server:
             naive = paced(server.url, frames, args.frames)
+        runs = {"ours": ours, "naive": naive}
+        if args.compare:
+            print(f"the follower serving {args.compare} over the socket ...", file=sys.stderr)
+            with ServerProcess("follower.serve", args.compare, directory / "compare.log", *FOLLOWER_FLAGS) as server:
+                runs["compare"] = paced(server.url, frames, args.frames)
+    results["models"] = {"ours": str(args.model), "compare": str(args.compare) if args.compare else None}
     results["end_to_end"] = {
         name: {"latencies_s": measured["latencies_s"], "unanswered": measured["unanswered"]}
-        for name, measured in (("ours", ours), ("naive", naive))
+        for name, measured in runs.items()
     }
     results["e2e_mean_ms"] = float(np.mean(ours["latencies_s"])) * 1000.0
     results["load_average_end"] = os.getloadavg()
@@ -432,6 +459,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"| naive (`model.predict()` on the hub) | {naive[0]:.1f} | {naive[1]:.1f} | {naive[2]:.1f} | "
         f"{results['end_to_end']['naive']['unanswered']} |",
         f"| **ratio naive / follower** | **{ratio[0]:.1f}x** | **{ratio[1]:.1f}x** | {ratio[2]:.1f}x | |",
+        *compare_rows(results, ours),
         "",
         f"Stages in process, ms over {results['frames']['stages']} frames (the share is of the mean pipeline):",
         "",
@@ -486,6 +514,21 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def compare_rows(results: dict[str, Any], ours: list[float]) -> list[str]:
+    """The ``--compare`` model's end-to-end row and the cost ratio, or nothing without it."""
+    if "compare" not in results["end_to_end"]:
+        return []
+    run = results["end_to_end"]["compare"]
+    theirs = percentiles_ms(run["latencies_s"], 50, 90, 99)
+    cost = [o / t for o, t in zip(ours, theirs)]
+    return [
+        f"| follower serving `{results['models']['compare']}` | {theirs[0]:.1f} | {theirs[1]:.1f} | "
+        f"{theirs[2]:.1f} | {run['unanswered']} |",
+        f"| **cost: follower / follower serving the compared model** | **{cost[0]:.2f}x** | {cost[1]:.2f}x | "
+        f"{cost[2]:.2f}x | |",
+    ]
+
+
 def _loads(values: Sequence[float]) -> str:
     return " ".join(f"{value:.2f}" for value in values)
 
@@ -498,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark, print the tables, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model (default: the shipped one)")
+    parser.add_argument("--compare", type=Path, help="also serve this model, same frames, same run (cost ratio)")
     parser.add_argument("--frames", type=int, default=200, help="frames per end-to-end run (default: 200)")
     parser.add_argument("--memory-frames", type=int, default=10_000, help="frames of the memory run")
     parser.add_argument("--overload-seconds", type=float, default=OVERLOAD_S, help="length of the overload")

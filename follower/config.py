@@ -25,6 +25,14 @@ DEFAULTS: dict[str, Any] = {
     "THRESHOLD": 0.5,
     "MIN_PIXELS": 10,
     "LOST_AFTER": 6,
+    "TRACKER": "kalman",
+    "CONFIRM_HITS": 2,
+    "CONFIRM_FRAMES": 3,
+    "GATE": 0.999,
+    "COAST_FRAMES": 3,
+    "NOISE_M": 0.1,
+    "NOISE_PER_M": 0.03,
+    "ACCEL_NOISE": 4.0,
     "INFERENCE_THREADS": 1,
     "FX": None,
     "FY": None,
@@ -43,8 +51,20 @@ HELP = {
     "watchdog drops Follow after 3 s without one)",
     "PING_TIMEOUT": "seconds to wait for a PONG before dropping a client",
     "THRESHOLD": "target probability above which a pixel belongs to the target mask",
-    "MIN_PIXELS": "the target is present when its mask has more than this many pixels",
-    "LOST_AFTER": "the target is lost after more than this many frames in a row without it",
+    "MIN_PIXELS": "the target is present when its mask covers more than this many pixels of the camera frame "
+    "(native pixels, whatever the model's output size)",
+    "LOST_AFTER": "the target is lost after more than this many frames in a row without a detection of it",
+    "TRACKER": "kalman: confirm, filter and coast (docs in follower/tracking.py); none: every detection is sent, "
+    "frame by frame, as the original follower did",
+    "CONFIRM_HITS": "kalman: detections a candidate needs within its last CONFIRM_FRAMES frames to be confirmed "
+    "(PATROL to FOLLOW)",
+    "CONFIRM_FRAMES": "kalman: the window, in frames, in which a candidate's detections count (see CONFIRM_HITS)",
+    "GATE": "kalman: probability mass of the gate (chi-square, 2 degrees of freedom); a detection outside the "
+    "followed target's gate is a miss of it",
+    "COAST_FRAMES": "kalman: frames in a row without the target that still send its predicted position",
+    "NOISE_M": "kalman: standard deviation (m) of a detection's ground position, at zero depth",
+    "NOISE_PER_M": "kalman: growth of that standard deviation per metre of depth (m/m)",
+    "ACCEL_NOISE": "kalman: standard deviation (m/s^2) of the target's acceleration (process noise)",
     "INFERENCE_THREADS": "threads TensorFlow splits each network op over, 0 for one per core; 1 answered the "
     "simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
     "FX": "focal length in pixels along image columns (default: the depth image width)",
@@ -58,6 +78,8 @@ HELP = {
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRACKERS = ("kalman", "none")
+CASE = {"LOG_LEVEL": str.upper, "TRACKER": str.lower}  # string settings compared case-insensitively
 
 
 class ConfigError(ValueError):
@@ -140,7 +162,7 @@ def _convert(key: str, value: Any) -> Any:
         converted = kind(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key} must be {kind.__name__}. Received: {key}={value!r}") from None
-    return converted.upper() if key == "LOG_LEVEL" else converted
+    return CASE[key](converted) if key in CASE else converted
 
 
 def _validate(config: dict[str, Any]) -> None:
@@ -156,6 +178,14 @@ def _validate(config: dict[str, Any]) -> None:
         ("THRESHOLD", 0 <= config["THRESHOLD"] < 1, "in [0, 1)"),
         ("MIN_PIXELS", config["MIN_PIXELS"] >= 0, "non-negative"),
         ("LOST_AFTER", config["LOST_AFTER"] >= 0, "non-negative"),
+        ("TRACKER", config["TRACKER"] in TRACKERS, f"one of {', '.join(TRACKERS)}"),
+        ("CONFIRM_HITS", config["CONFIRM_HITS"] >= 1, "at least 1"),
+        ("CONFIRM_FRAMES", config["CONFIRM_FRAMES"] >= config["CONFIRM_HITS"], "at least CONFIRM_HITS"),
+        ("GATE", 0 < config["GATE"] < 1, "in (0, 1)"),
+        ("COAST_FRAMES", 0 <= config["COAST_FRAMES"] <= config["LOST_AFTER"], "in [0, LOST_AFTER]"),
+        ("NOISE_M", 0 < config["NOISE_M"] < math.inf, "positive"),
+        ("NOISE_PER_M", 0 <= config["NOISE_PER_M"] < math.inf, "non-negative"),
+        ("ACCEL_NOISE", 0 < config["ACCEL_NOISE"] < math.inf, "positive"),
         ("INFERENCE_THREADS", config["INFERENCE_THREADS"] >= 0, "non-negative"),
         ("STATS_INTERVAL", config["STATS_INTERVAL"] > 0, "positive"),
         ("WARN_INTERVAL", config["WARN_INTERVAL"] >= 0, "non-negative"),

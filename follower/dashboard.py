@@ -1,7 +1,8 @@
 """The live page at ``GET /``: what the drone sees and what the follower decides.
 
 The server hands every processed frame to `Dashboard.observe`, which only keeps a reference to it and appends
-to two short windows (recent latencies, and the last minute of drone and target positions). Everything else
+to two short windows (recent latencies, and the last minute of drone positions, target positions sent and
+detections). Everything else
 happens only while a page is open: each open page holds a server-sent event stream
 (``GET /dashboard/events``) that sends the follower's state `UPDATE_INTERVAL_S` apart and, when a newer frame
 is there, the frame and its overlay as JPEG data URLs. Frames are rendered and encoded off the socket hub, at
@@ -47,6 +48,7 @@ OUTLINE_RGB = (255, 230, 0)
 CENTROID_RGB = (255, 40, 40)
 
 Offload = Callable[..., Any]
+Point = tuple[float, float]
 
 
 def render_overlay(result: FrameResult, threshold: float) -> np.ndarray:
@@ -112,21 +114,26 @@ class Dashboard:
         self._seq = 0
         self._first_at: float | None = None
         self._latencies: deque[tuple[float, float]] = deque()
-        self._track: deque[tuple[float, float, float, tuple[float, float] | None]] = deque()
+        self._track: deque[tuple[float, float, float, Point | None, Point | None]] = (
+            deque()
+        )  # t, drone x, y, sent, seen
         self._images: dict[str, Any] | None = None
         self._encoded_at = -np.inf
         self._rendering = False
 
     def observe(self, result: FrameResult, latency_s: float) -> None:
-        """Keep a processed frame for the page (a reference, nothing is copied or encoded here)."""
+        """Keep a processed frame for the page (a reference, nothing is copied or encoded here), with the
+        state's decision on it."""
         now = self.state.clock()
         if self._first_at is None:
             self._first_at = now
         self._latest, self._seq = result, self._seq + 1
         self._latencies.append((now, latency_s))
         drone = result.frame.pose
-        target = None if result.detection is None else tuple(result.detection.position[:2].tolist())
-        self._track.append((now, drone.x, drone.y, target))
+        decision = self.state.last_decision
+        sent = None if decision is None or decision.position is None else decision.position[:2]
+        detected = None if result.detection is None else tuple(result.detection.position[:2].tolist())
+        self._track.append((now, drone.x, drone.y, sent, detected))
         self._prune(now)
 
     def snapshot(self) -> dict[str, Any]:
@@ -140,6 +147,7 @@ class Dashboard:
             p50, p95 = np.percentile(np.array(latencies) * 1000.0, [50, 95])
             latency_ms = {"p50": round(float(p50), 1), "p95": round(float(p95), 1)}
         span = 0.0 if self._first_at is None else min(RATE_WINDOW_S, now - self._first_at)
+        decision = self.state.last_decision
         return {
             "port": self.port,
             "waiting": self.state.last_frame_at is None,
@@ -153,9 +161,22 @@ class Dashboard:
             "dropped": counts["dropped"],
             "rejected": counts["rejected"],
             "last_rejection": self.state.last_rejection,
+            "tracker": {
+                "name": self.state.tracker.name,
+                "status": "idle" if decision is None else decision.status.value,
+                "misses": 0 if decision is None else decision.misses,
+                "candidates": [
+                    {"position": [round(c, 2) for c in candidate.position], "hits": candidate.hits}
+                    for candidate in self.state.tracker.candidates
+                ],
+                "candidate_frames": counts["candidate_frames"],
+                "track_misses": counts["track_misses"],
+                "coasting_frames": counts["coasting_frames"],
+            },
             "track": {
-                "drone": [[round(x, 2), round(y, 2)] for _, x, y, _ in self._track],
-                "targets": [[round(t[0], 2), round(t[1], 2)] for *_, t in self._track if t is not None],
+                "drone": [_rounded((x, y)) for _, x, y, *_ in self._track],
+                "targets": [_rounded(sent) for *_, sent, _ in self._track if sent is not None],
+                "detections": [_rounded(seen) for *_, seen in self._track if seen is not None],
             },
         }
 
@@ -201,6 +222,11 @@ class Dashboard:
             self._latencies.popleft()
         while self._track and self._track[0][0] < now - TRACK_S:
             self._track.popleft()
+
+
+def _rounded(point: Point) -> list[float]:
+    """A plotted (x, y) in metres, to the centimetre."""
+    return [round(point[0], 2), round(point[1], 2)]
 
 
 def blueprint(dashboard: Dashboard) -> flask.Blueprint:

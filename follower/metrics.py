@@ -7,9 +7,14 @@ pays nothing for them); the latency histograms are observed once per processed f
 Exported: ``follower_frames_total`` (sensor frames received), ``follower_frames_processed_total``,
 ``follower_frames_dropped_total``, ``follower_frames_rejected_total{reason}``,
 ``follower_frames_failed_total``, ``follower_detections_total``, ``follower_target_found_total``,
-``follower_target_lost_total``, ``follower_following`` (1 in FOLLOW, 0 in PATROL), and the histograms
-``follower_latency_seconds`` (arrival to decision) and ``follower_stage_seconds{stage}`` with the stages
-``decode``, ``inference`` and ``locate``.
+``follower_target_lost_total``, ``follower_following`` (1 in FOLLOW, 0 in PATROL); the tracker's
+``follower_candidate_frames_total`` (detections held back as unconfirmed candidates while patrolling),
+``follower_track_misses_total`` (detections outside the followed target's gate),
+``follower_coasting_frames_total`` (predicted positions sent), ``follower_target_switches_total`` (a target
+confirmed elsewhere replaced the followed one, unseen meanwhile), ``follower_candidates`` (unconfirmed candidates
+now) and ``follower_tracker_status{status}`` (1 for the status of the last frame, 0 for the others); and the
+histograms ``follower_latency_seconds`` (arrival to decision) and ``follower_stage_seconds{stage}`` with the
+stages ``decode``, ``inference`` and ``locate``.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from follower.pipeline import FrameResult, Mode
+from follower.pipeline import FrameResult
 from follower.state import FollowerState
+from follower.tracking import Mode, Status
 
 # Counter name → (`FollowerState.counts` key, help text).
 STATE_COUNTERS = {
@@ -33,6 +39,16 @@ STATE_COUNTERS = {
     "follower_detections_total": ("detections", "Processed frames in which the target was located."),
     "follower_target_found_total": ("found", "Switches from PATROL to FOLLOW."),
     "follower_target_lost_total": ("lost", "Switches from FOLLOW to PATROL after losing the target."),
+    "follower_candidate_frames_total": (
+        "candidate_frames",
+        "Detections held back while patrolling because their candidate is not confirmed.",
+    ),
+    "follower_track_misses_total": ("track_misses", "Detections outside the followed target's gate, while following."),
+    "follower_coasting_frames_total": ("coasting_frames", "Frames answered with the target's predicted position."),
+    "follower_target_switches_total": (
+        "switches",
+        "Targets confirmed elsewhere while following, replacing the followed one, which went unseen.",
+    ),
 }
 
 # Pipeline timing key → ``stage`` label.
@@ -48,7 +64,7 @@ class StateCollector(Collector):
         self.state = state
 
     def collect(self) -> Iterator[Metric]:
-        """One family per counter, the rejections by reason, and the following gauge."""
+        """One family per counter, the rejections by reason, and the following, candidates and status gauges."""
         counts = self.state.counts
         for name, (key, documentation) in STATE_COUNTERS.items():
             yield CounterMetricFamily(name, documentation, value=counts[key])
@@ -63,6 +79,16 @@ class StateCollector(Collector):
             "1 while the drone is told to follow the target, 0 while it patrols.",
             value=int(self.state.mode is Mode.FOLLOW),
         )
+        yield GaugeMetricFamily(
+            "follower_candidates", "Unconfirmed candidate targets now.", value=len(self.state.tracker.candidates)
+        )
+        status = GaugeMetricFamily(
+            "follower_tracker_status", "1 for what the tracker made of the last frame, 0 otherwise.", labels=["status"]
+        )
+        last = self.state.last_decision.status if self.state.last_decision else Status.IDLE
+        for value in Status:
+            status.add_metric([value.value], int(value is last))
+        yield status
 
 
 class FollowerMetrics:

@@ -1,15 +1,14 @@
 """The per-frame pipeline, without I/O: decode → segment → locate → decide.
 
 `process_frame` turns one ``sensor_frame`` payload into a `FrameResult` (it runs off the socket hub, in a
-native thread); `Tracker` turns results into the simulator's events (PATROL ↔ FOLLOW). The segmenter is any
-callable from an RGB uint8 image (H, W, 3) to the class probabilities (S, S, C) of the network's softmax, or
-to the target's probabilities alone (S, S), so a test or a replay can stand in for the network. Geometry
-conventions are those of `sim_bridge.geometry`.
+native thread); a `follower.tracking` tracker turns results into the simulator's events (PATROL ↔ FOLLOW).
+The segmenter is any callable from an RGB uint8 image (H, W, 3) to the class probabilities (S, S, C) of the
+network's softmax, or to the target's probabilities alone (S, S), so a test or a replay can stand in for the
+network. Geometry conventions are those of `sim_bridge.geometry`.
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import numpy as np
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge import protocol
 from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
-from sim_bridge.protocol import Event, SensorFrame
+from sim_bridge.protocol import SensorFrame
 
 Segment = Callable[[np.ndarray], np.ndarray]
 
@@ -71,7 +70,8 @@ class Blob:
 
 @dataclass(frozen=True)
 class Detection:
-    """A located target: blob area (mask pixels), centroid (u, v) in depth pixels, z-depth, world position."""
+    """A located target: blob area (camera frame pixels), centroid (u, v) in depth pixels, z-depth, world
+    position."""
 
     pixels: int
     centroid: tuple[float, float]
@@ -133,14 +133,21 @@ def blob_depth(blob_mask: np.ndarray, depth_m: np.ndarray) -> float:
 
 
 def locate(
-    mask: np.ndarray, depth_m: np.ndarray, camera_pose: Pose, settings: Settings
+    mask: np.ndarray,
+    depth_m: np.ndarray,
+    camera_pose: Pose,
+    settings: Settings,
+    frame_size: tuple[int, int] | None = None,
 ) -> tuple[int, Detection | None]:
     """(target pixel count, detection): the largest blob back-projected at its median depth, or None.
 
-    The target is present when the mask has more than ``settings.min_pixels`` pixels; a present target
+    Pixel counts are in the camera frame's native pixels, ``frame_size`` (width, height), whatever the size of
+    the network's ``mask`` (default: the mask's own size), so ``settings.min_pixels`` means the same for every
+    model. The target is present when it covers more than ``settings.min_pixels`` of them; a present target
     whose blob has no depth reading is not located.
     """
-    target_pixels = int(np.count_nonzero(mask))
+    per_mask_pixel = 1.0 if frame_size is None else frame_size[0] * frame_size[1] / mask.size
+    target_pixels = round(np.count_nonzero(mask) * per_mask_pixel)
     if target_pixels <= settings.min_pixels:
         return target_pixels, None
     blob = largest_blob(mask)
@@ -152,7 +159,7 @@ def locate(
     height, width = depth_m.shape
     centroid = scale_pixel(blob.centroid, (mask.shape[1], mask.shape[0]), (width, height))
     position = pixel_to_world(centroid, depth, settings.intrinsics(width), camera_pose)
-    return target_pixels, Detection(blob.pixels, centroid, depth, position)
+    return target_pixels, Detection(round(blob.pixels * per_mask_pixel), centroid, depth, position)
 
 
 def process_frame(message: Any, segment: Segment, settings: Settings) -> FrameResult:
@@ -163,57 +170,8 @@ def process_frame(message: Any, segment: Segment, settings: Settings) -> FrameRe
     segmentation = segment(frame.rgb)
     segmented = time.perf_counter()
     mask = target_mask(target_probabilities(segmentation), settings.threshold)
-    target_pixels, detection = locate(mask, frame.depth_m, frame.gimbal_pose, settings)
+    frame_size = (frame.rgb.shape[1], frame.rgb.shape[0])
+    target_pixels, detection = locate(mask, frame.depth_m, frame.gimbal_pose, settings, frame_size)
     located = time.perf_counter()
     timings = {"decode": decoded - start, "segment": segmented - decoded, "locate": located - segmented}
     return FrameResult(frame, target_pixels, detection, timings, segmentation)
-
-
-class Mode(enum.Enum):
-    """What the follower tells the simulator to do."""
-
-    PATROL = "PATROL"
-    FOLLOW = "FOLLOW"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The events for one frame, and whether it found or lost the target."""
-
-    events: list[Event]
-    found: bool = False
-    lost: bool = False
-
-
-class Tracker:
-    """The PATROL ↔ FOLLOW state machine of the original follower.
-
-    Every frame with a detection sends ``object_detected`` and a fresh box marker at the target; the first
-    one after PATROL is "found". More than ``lost_after`` frames in a row without one, while following, is
-    "lost" and sends ``object_lost``.
-    """
-
-    def __init__(self, lost_after: int = 6) -> None:
-        self.lost_after = lost_after
-        self.mode = Mode.PATROL
-        self.misses = 0
-        self.next_marker_id = 0
-
-    def update(self, detection: Detection | None) -> Decision:
-        """Advance by one processed frame."""
-        if detection is not None:
-            found = self.mode is Mode.PATROL
-            self.mode, self.misses = Mode.FOLLOW, 0
-            position = detection.position.tolist()
-            marker = protocol.create_box_marker(self.next_marker_id, position)
-            self.next_marker_id += 1
-            return Decision([protocol.object_detected(position), marker], found=found)
-        self.misses += 1
-        if self.mode is Mode.FOLLOW and self.misses > self.lost_after:
-            self.mode = Mode.PATROL
-            return Decision([protocol.object_lost()], lost=True)
-        return Decision([])
-
-    def reset(self) -> None:
-        """Back to PATROL without events (the simulator went away)."""
-        self.mode, self.misses = Mode.PATROL, 0

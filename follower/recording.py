@@ -1,8 +1,9 @@
 """Recording the server's conversations as flight files (`sim_bridge.flight`), one per connection.
 
 ``--record DIR`` (``FOLLOWER_RECORD``) writes every connection that sends a frame into
-``DIR/<UTC time>.flight.jsonl.gz``: each ``sensor_frame`` as received, with its receive time, and each event
-sent back, with its send time and the index of the frame it answers. A write error (disk full, permissions)
+``DIR/<UTC time>.flight.jsonl.gz``: each ``sensor_frame`` as received, with its receive time, the tracker's
+decision on each processed frame (`follower.tracking.Decision`: candidate, confirmed, coasting, lost, ...), and
+each event sent back, with its send time and the index of the frame it answers. A write error (disk full, permissions)
 stops all recording with one warning; serving goes on.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from follower.tracking import Decision
 from sim_bridge.flight import FlightWriter
 from sim_bridge.protocol import Event
 
@@ -85,11 +87,19 @@ class Recorder:
 
     def event(self, sid: str, event: Event, message: Any = None) -> None:
         """Record an event sent to ``sid`` now, in answer to the frame payload ``message`` when given."""
+        self._append(sid, message, lambda writer, t, frame: writer.write_event(t, event.name, event.data, frame))
+
+    def decision(self, sid: str, decision: Decision, message: Any = None) -> None:
+        """Record the tracker's decision on the frame payload ``message`` from ``sid``, now."""
+        self._append(sid, message, lambda writer, t, frame: writer.write_decision(t, decision.to_json(), frame))
+
+    def _append(self, sid: str, message: Any, write: Callable[[FlightWriter, float, int | None], None]) -> None:
+        """``write(writer, now, index of the frame payload message)`` into the open flight of ``sid``, if any."""
         connection = self._connections.get(sid)
         if not self.active or connection is None:
             return
         try:
-            connection.writer.write_event(self.clock(), event.name, event.data, connection.index_of(message))
+            write(connection.writer, self.clock(), connection.index_of(message))
         except OSError as error:
             self._fail(error, connection)
 

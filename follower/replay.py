@@ -1,10 +1,12 @@
 """``python -m follower.replay FLIGHT MODEL [--json OUT]``: a flight through the follower's pipeline, in process.
 
-The same decode → segment → locate → decide path as the server (`follower.pipeline.process_frame` and a
-`Tracker`), without sockets: every frame is processed, in order, so the events are deterministic. The summary
-is that of ``python -m sim_bridge.replay`` (`sim_bridge.summary`), its latency the time the pipeline took per
-frame, plus ``frames_per_s`` (frames over the pipeline's total time) and ``frames_rejected``. Settings come
-from the ``FOLLOWER_*`` variables, as for the server (`follower.config`). Exit status 1, with the reason,
+The same decode → segment → locate → decide path as the server (`follower.pipeline.process_frame` and the
+same tracker, `follower.tracking`), without sockets: every frame is processed, in order, so the events are
+deterministic. The summary is that of ``python -m sim_bridge.replay`` (`sim_bridge.summary`), its latency the
+time the pipeline took per frame, plus ``frames_per_s`` (frames over the pipeline's total time),
+``frames_rejected`` and ``decisions`` (how many frames the tracker found idle, candidate, confirmed, tracking,
+coasting, holding, lost). Settings come from the ``FOLLOWER_*`` variables, as for the server
+(`follower.config`). Exit status 1, with the reason,
 when the flight or the model cannot be read.
 """
 
@@ -14,20 +16,24 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from follower import config as config_module
-from follower.pipeline import Segment, Settings, Tracker, process_frame
+from follower.pipeline import Segment, Settings, process_frame
+from follower.tracking import KalmanTracker, Tracker, TrackerSettings, make_tracker
 from sim_bridge.flight import Flight, FlightError, read_flight
 from sim_bridge.protocol import ProtocolError
 from sim_bridge.replay import write_json
 from sim_bridge.summary import Response, format_summary, summarize
 
 
-def replay(flight: Flight, segment: Segment, settings: Settings, lost_after: int = 6) -> dict[str, Any]:
-    """Process every frame of ``flight`` with ``segment``; the summary of the events the server would send."""
-    tracker = Tracker(lost_after)
+def replay(flight: Flight, segment: Segment, settings: Settings, tracker: Tracker | None = None) -> dict[str, Any]:
+    """Process every frame of ``flight`` with ``segment`` and ``tracker`` (default: a new `KalmanTracker`); the
+    summary of the events the server would send."""
+    tracker = tracker or KalmanTracker()
+    decisions: Counter = Counter()
     responses: list[Response] = []
     rejected = 0
     busy_s = 0.0
@@ -38,7 +44,9 @@ def replay(flight: Flight, segment: Segment, settings: Settings, lost_after: int
         except ProtocolError:
             rejected += 1
             continue
-        events = tracker.update(result.detection).events
+        decision = tracker.update(result.detection, result.frame.timestamp)
+        decisions[decision.status.value] += 1
+        events = decision.events
         elapsed = time.perf_counter() - start
         busy_s += elapsed
         responses.extend(Response(frame.index, event.name, event.data, elapsed) for event in events)
@@ -46,6 +54,7 @@ def replay(flight: Flight, segment: Segment, settings: Settings, lost_after: int
     processed = len(flight.frames) - rejected
     summary["frames_per_s"] = round(processed / busy_s, 2) if busy_s > 0 else None
     summary["frames_rejected"] = rejected
+    summary["decisions"] = dict(sorted(decisions.items()))
     return summary
 
 
@@ -71,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         segmenter = Segmenter.load(args.model)
-        summary = replay(flight, segmenter, Settings.from_config(config), config["LOST_AFTER"])
+        tracker = make_tracker(TrackerSettings.from_config(config))
+        summary = replay(flight, segmenter, Settings.from_config(config), tracker)
         print(format_summary(summary))
         if args.json:
             write_json(args.json, summary)

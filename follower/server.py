@@ -23,6 +23,7 @@ from follower import dashboard, metrics, websocket_mask
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
 from follower.recording import Recorder
 from follower.state import FollowerState, Pending
+from follower.tracking import TrackerSettings, make_tracker
 from sim_bridge.protocol import SENSOR_FRAME, ProtocolError
 
 logger = logging.getLogger("follower")
@@ -82,7 +83,8 @@ class FollowerServer:
         self.settings = Settings.from_config(config)
         self.recorder = Recorder.from_config(config, f"follower.serve {model_info.get('model', '')}".rstrip())
         self.model_info = dict(model_info)
-        self.state = FollowerState(lost_after=config["LOST_AFTER"], warn_interval=config["WARN_INTERVAL"])
+        tracker = make_tracker(TrackerSettings.from_config(config))
+        self.state = FollowerState(tracker, warn_interval=config["WARN_INTERVAL"])
         self.sio = SimulatorServer(
             async_mode="eventlet",
             ping_interval=config["PING_INTERVAL"],
@@ -138,7 +140,9 @@ class FollowerServer:
         elif error is not None:
             self.state.fail(pending, error)
         else:
-            for event in self.state.complete(pending, result):
+            events = self.state.complete(pending, result)
+            self.recorder.decision(pending.sid, self.state.last_decision, pending.message)
+            for event in events:
                 self.sio.emit(event.name, event.data, to=pending.sid)
                 self.recorder.event(pending.sid, event, pending.message)
             self.metrics.observe(result, self.state.last_latency_s)

@@ -1,9 +1,10 @@
 """The follower's state between frames, apart from the sockets: the handlers call one `FollowerState`.
 
 It holds the newest waiting frame (a single slot: a newer frame replaces a waiting one, which is dropped and
-counted; nothing queues), the `Tracker`, the counters, and the latencies since the last statistics line. It
-also writes the follower's log lines: "Target found!", "Target lost!", rate-limited warnings for rejected
-frames, and the statistics. Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
+counted; nothing queues), the tracker (`follower.tracking`) and its last decision, the counters, and the
+latencies since the last statistics line. It also writes the follower's log lines: "Target found!", "Target
+switched", "Target lost!", rate-limited warnings for rejected frames, and the statistics. Time comes from
+``clock`` (seconds, monotonic) so tests can drive it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from follower.pipeline import FrameResult, Mode, Tracker
+from follower.pipeline import FrameResult
+from follower.tracking import Decision, KalmanTracker, Mode, Status, Tracker
 from sim_bridge.protocol import Event, ProtocolError
 
 logger = logging.getLogger("follower")
 
 COUNTERS = ("received", "processed", "dropped", "rejected", "errors", "detections", "found", "lost")
+# Tracker counters: frames whose decision had this status, and detections outside the followed target's gate.
+STATUS_COUNTERS = {
+    Status.CANDIDATE: "candidate_frames",
+    Status.COASTING: "coasting_frames",
+    Status.SWITCHED: "switches",
+}
+TRACKER_COUNTERS = (*STATUS_COUNTERS.values(), "track_misses")
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,19 @@ class RateLimiter:
 
 
 class FollowerState:
-    """Waiting frame, tracker, counters and latency window of one follower."""
+    """Waiting frame, tracker, counters and latency window of one follower (the default tracker: a
+    `KalmanTracker` with the default settings)."""
 
     def __init__(
-        self, lost_after: int = 6, warn_interval: float = 5.0, clock: Callable[[], float] = time.monotonic
+        self,
+        tracker: Tracker | None = None,
+        warn_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
-        self.tracker = Tracker(lost_after)
-        self.counts: Counter = Counter(dict.fromkeys(COUNTERS, 0))
+        self.tracker = tracker or KalmanTracker()
+        self.last_decision: Decision | None = None
+        self.counts: Counter = Counter(dict.fromkeys((*COUNTERS, *TRACKER_COUNTERS), 0))
         self.busy = False
         self.last_frame_at: float | None = None
         self.last_position: list[float] | None = None
@@ -112,13 +126,19 @@ class FollowerState:
 
     def complete(self, pending: Pending, result: FrameResult) -> list[Event]:
         """Decide on a processed frame: the events to send back to ``pending.sid``."""
-        decision = self.tracker.update(result.detection)
+        detection = result.detection
+        decision = self.tracker.update(detection, result.frame.timestamp)
+        self.last_decision = decision
         self._last_sid = pending.sid
         self._count("processed")
-        detection = result.detection
         if detection is not None:
             self._count("detections")
-            self.last_position = [round(float(c), 3) for c in detection.position]
+        if decision.position is not None:
+            self.last_position = [round(c, 3) for c in decision.position]
+        if decision.status in STATUS_COUNTERS:
+            self._count(STATUS_COUNTERS[decision.status])
+        if decision.outlier:
+            self._count("track_misses")
         if decision.found or decision.lost:
             self.mode_since = self.clock()
         if decision.found:
@@ -128,9 +148,12 @@ class FollowerState:
                 "Target found! at (%.2f, %.2f, %.2f) m, %d px, depth %.1f m",
                 x, y, z, detection.pixels, detection.depth_m,
             )  # fmt: skip
+        if decision.status is Status.SWITCHED:
+            x, y, z = self.last_position
+            logger.info("Target switched to (%.2f, %.2f, %.2f) m: the followed one went unseen", x, y, z)
         if decision.lost:
             self._count("lost")
-            logger.info("Target lost! after %d frames without it", self.tracker.misses)
+            logger.info("Target lost! after %d frames without it", decision.misses)
         self.last_latency_s = self.clock() - pending.received
         self._window_latencies.append(self.last_latency_s)
         return decision.events
@@ -154,13 +177,16 @@ class FollowerState:
             logger.error("Frame from %s failed: %r%s", pending.sid, error, more, exc_info=error)
 
     def disconnected(self, sid: str) -> None:
-        """Forget a client's waiting frame; back to PATROL when it was the one being followed."""
+        """Forget a client's waiting frame; when it fed the tracker, reset it (back to PATROL, no candidates)."""
         if self._waiting is not None and self._waiting.sid == sid:
             self._waiting = None
-        if sid == self._last_sid and self.tracker.mode is Mode.FOLLOW:
+        if sid != self._last_sid:
+            return
+        if self.tracker.mode is Mode.FOLLOW:
             logger.info("Client %s went away while following: back to PATROL", sid)
-            self.tracker.reset()
             self.mode_since = self.clock()
+        self.tracker.reset()
+        self.last_decision = None
 
     def stats_line(self) -> str | None:
         """The statistics since the previous call, or None when no frame arrived meanwhile."""
@@ -187,6 +213,7 @@ class FollowerState:
         return {
             "status": "ok",
             "mode": self.mode.value,
+            "tracker": self.tracker.name,
             "frames_processed": self.counts["processed"],
             "frames_received": self.counts["received"],
             "frames_dropped": self.counts["dropped"],

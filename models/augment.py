@@ -2,11 +2,14 @@
 
 - ``shift``: the original project's shift-and-pad: a random translation, the uncovered border black in the
   image and background in the mask.
+- ``zoom``: scale the whole frame by a factor from ``ZOOM_RANGE``: out (every person smaller, the border
+  mirrored) as often as in (a crop). Far targets become as common as the patrol flights make them.
 - ``flip``: horizontal mirror.
 - ``color``: brightness, contrast and per-channel gain jitter (small, so the red-dressed target stays red).
-- ``paste``: target copy-paste: the target is cut out of another training image by its mask, scaled down and
-  pasted at a random place into an image without the target, with the mask updated. It makes the small,
-  far-away target that every published model misses most.
+- ``paste``: target copy-paste: the target is cut out of another training image by its mask, scaled down to a
+  height drawn log-uniformly from ``PASTE_HEIGHTS`` (fractions of the frame: 4 to 48 pixels at 256) and pasted
+  at a random place into an image without the target, with the mask updated. It makes the small, far-away
+  target that every published model misses most.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 
 from models.imaging import TARGET_CLASS
 
-AUGMENTATIONS = ("shift", "flip", "color", "paste")
-DEFAULT_AUGMENTATIONS = AUGMENTATIONS
+AUGMENTATIONS = ("shift", "zoom", "flip", "color", "paste")
+PASTE_HEIGHTS = (4 / 256, 48 / 256)
+ZOOM_RANGE = (0.5, 1.5)
 
 
 def parse_augmentations(names: list[str] | str) -> tuple[str, ...]:
@@ -69,6 +73,28 @@ def shift(image: np.ndarray, classes: np.ndarray, rng: np.random.Generator, max_
     return out_image, out_classes
 
 
+def zoom(image: np.ndarray, classes: np.ndarray, rng: np.random.Generator, scales: tuple[float, float] = ZOOM_RANGE):
+    """Scale by a factor drawn log-uniformly from ``scales`` about a random point; the size stays the same.
+
+    Below 1 the frame shrinks into the middle of a mirrored border; above 1 a random crop is enlarged.
+    """
+    size = image.shape[0]
+    factor = float(np.exp(rng.uniform(np.log(scales[0]), np.log(scales[1]))))
+    scaled = max(1, round(size * factor))
+    if scaled < size:
+        image = cv2.resize(image, (scaled, scaled), interpolation=cv2.INTER_AREA)
+        classes = cv2.resize(classes, (scaled, scaled), interpolation=cv2.INTER_NEAREST)
+        top, left = (int(v) for v in rng.integers(0, size - scaled + 1, size=2))
+        pads = (top, size - scaled - top, left, size - scaled - left)
+        return (cv2.copyMakeBorder(image, *pads, cv2.BORDER_REFLECT_101),
+                cv2.copyMakeBorder(classes, *pads, cv2.BORDER_REFLECT_101))  # fmt: skip
+    crop = max(1, round(size / factor))
+    top, left = (int(v) for v in rng.integers(0, size - crop + 1, size=2))
+    box = slice(top, top + crop), slice(left, left + crop)
+    return (cv2.resize(image[box], (size, size), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(classes[box], (size, size), interpolation=cv2.INTER_NEAREST))  # fmt: skip
+
+
 def flip(image: np.ndarray, classes: np.ndarray):
     """Mirror left-right."""
     return image[:, ::-1], classes[:, ::-1]
@@ -88,11 +114,17 @@ def paste_target(
     classes: np.ndarray,
     cutout: TargetCutout,
     rng: np.random.Generator,
-    heights: tuple[int, int] = (6, 40),
+    heights: tuple[float, float] = PASTE_HEIGHTS,
 ):
-    """Paste ``cutout`` scaled to a height drawn from ``heights`` pixels at a random place; returns copies."""
-    height = int(rng.integers(heights[0], heights[1] + 1))
-    scale = min(1.0, height / cutout.mask.shape[0])
+    """Paste ``cutout`` at a random place, scaled to a height drawn log-uniformly from ``heights`` (fractions of
+    the image size); returns copies."""
+    height = image.shape[0] * float(np.exp(rng.uniform(np.log(heights[0]), np.log(heights[1]))))
+    return paste_scaled(image, classes, cutout, min(1.0, height / cutout.mask.shape[0]), rng)
+
+
+def paste_scaled(image: np.ndarray, classes: np.ndarray, cutout: TargetCutout, scale: float, rng: np.random.Generator):
+    """Paste ``cutout`` scaled by ``scale`` at a random place, blended by its mask; returns copies (the inputs
+    when it does not fit)."""
     h = max(2, round(cutout.mask.shape[0] * scale))
     w = max(1, round(cutout.mask.shape[1] * scale))
     size = image.shape[0]
@@ -117,12 +149,15 @@ class Augmenter:
     cutouts: list[TargetCutout]
     paste_probability: float = 0.5
     shift_probability: float = 0.5
+    zoom_probability: float = 0.5
 
     def __call__(self, image: np.ndarray, classes: np.ndarray, rng: np.random.Generator):
         wants_paste = "paste" in self.enabled and self.cutouts and rng.random() < self.paste_probability
         if wants_paste and not (classes == TARGET_CLASS).any():
             cutout = self.cutouts[int(rng.integers(len(self.cutouts)))]
             image, classes = paste_target(image, classes, cutout, rng)
+        if "zoom" in self.enabled and rng.random() < self.zoom_probability:
+            image, classes = zoom(image, classes, rng)
         if "shift" in self.enabled and rng.random() < self.shift_probability:
             image, classes = shift(image, classes, rng)
         if "flip" in self.enabled and rng.random() < 0.5:

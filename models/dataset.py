@@ -43,6 +43,9 @@ class Dataset:
 def list_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     """The (image, mask) paths of a dataset folder in sorted order; raises DatasetError when they do not pair."""
     root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"Dataset folder {str(root)!r} does not exist" if not root.exists() else
+                           f"Dataset {str(root)!r} is not a folder")  # fmt: skip
     image_dir, mask_dir = root / "images", root / "masks"
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():

@@ -3,8 +3,10 @@
     python -m models.evaluate MODEL DATA_DIR [--out PRED_DIR] [--json FILE] [--figure FILE]
 
 DATA_DIR is either one images/masks folder (our validation set) or a folder holding the three Udacity
-scenario folders. Prints the counts and scores, optionally writes prediction PNGs, a JSON summary, and a
-picture of image | truth | prediction for a sample and for the worst images of each scenario.
+scenario folders. Prints the counts and scores, and the far-target figures: detection and IoU by the truth's
+target area at the native 256x256 (`models.sizes`), and false positives on the images without the target.
+Optionally writes prediction PNGs, a JSON summary, and a picture of image | truth | prediction for a sample and
+the worst images of each scenario, with a sheet of the smallest targets.
 """
 
 from __future__ import annotations
@@ -19,20 +21,23 @@ import numpy as np
 from PIL import Image
 
 from models.dataset import DatasetError, list_pairs, read_image, read_mask
-from models.imaging import resize_rgb, scale_input
-from models.scoring import SCENARIOS, ScenarioScore, final_result, predicted_mask, truth_mask
+from models.imaging import TARGET_CLASS, resize_rgb, scale_input
+from models.scoring import PRESENCE_PIXELS, SCENARIOS, ScenarioScore, final_result, predicted_mask, truth_mask
+from models.sizes import FAR_BUCKETS, SIZE_BUCKETS, bucket_of, native_area
 
 BATCH_SIZE = 32
 
 
 @dataclass
 class EvalSet:
-    """One scenario's images at the model size (uint8) and binary truth masks at the same size."""
+    """One scenario's images at the model size (uint8), binary truth masks at the same size, and the truth's
+    target area in native 256x256 pixels."""
 
     name: str
     stems: list[str]
     images: np.ndarray
     truths: np.ndarray
+    target_areas: np.ndarray
 
 
 def scenario_dirs(data_dir: Path) -> dict[str, Path]:
@@ -47,11 +52,14 @@ def load_eval_set(name: str, folder: Path, size: int) -> EvalSet:
     pairs = list_pairs(folder)
     images = np.empty((len(pairs), size, size, 3), np.uint8)
     truths = np.empty((len(pairs), size, size, 3), np.uint8)
+    areas = np.empty(len(pairs))
     for i, (image_path, mask_path) in enumerate(pairs):
         image = read_image(image_path)
+        mask = read_mask(mask_path, image.shape)
         images[i] = resize_rgb(image, size)
-        truths[i] = truth_mask(read_mask(mask_path, image.shape), (size, size))
-    return EvalSet(name, [image.stem for image, _ in pairs], images, truths)
+        truths[i] = truth_mask(mask, (size, size))
+        areas[i] = native_area(np.count_nonzero(mask[..., TARGET_CLASS] > 127), mask.shape)
+    return EvalSet(name, [image.stem for image, _ in pairs], images, truths, areas)
 
 
 def load_eval_sets(data_dir: str | Path, size: int) -> list[EvalSet]:
@@ -86,6 +94,39 @@ def score_sets(model, sets: list[EvalSet], out_dir: Path | None = None) -> tuple
     return final_result(scores), details
 
 
+def size_figures(sets: list[EvalSet], details: dict) -> dict:
+    """Detection and mean target IoU per truth size bucket, far-target recall, and false positives on the
+    images without the target, over every scenario of ``sets``.
+
+    A target is found when the prediction has the target as the score counts a true positive (more than
+    ``PRESENCE_PIXELS`` pixels at the model's output size); an image without the target is one whose truth
+    covers fewer than 4 native pixels.
+    """
+    areas = np.concatenate([s.target_areas for s in sets])
+    found = np.concatenate(
+        [(predicted_mask(details[s.name][0])[..., TARGET_CLASS].sum(axis=(1, 2)) > PRESENCE_PIXELS) for s in sets]
+    )
+    ious = np.concatenate([details[s.name][1].per_image_iou for s in sets])
+    buckets = np.array([bucket_of(area) for area in areas], dtype=object)
+    figures = {"buckets": {}}
+    for name, _, _ in SIZE_BUCKETS:
+        members = buckets == name
+        figures["buckets"][name] = {
+            "images": int(members.sum()),
+            "found": int(found[members].sum()),
+            "iou": float(ious[members].mean()) if members.any() else None,
+        }
+    far = np.isin(buckets, FAR_BUCKETS)
+    figures["far"] = {
+        "images": int(far.sum()),
+        "found": int(found[far].sum()),
+        "recall": float(found[far].mean()) if far.any() else None,
+    }
+    none = np.array([bucket is None for bucket in buckets], dtype=bool)
+    figures["no_target"] = {"images": int(none.sum()), "false_pos": int(found[none].sum())}
+    return figures
+
+
 def write_predictions(folder: Path, stems: list[str], probabilities: np.ndarray) -> None:
     """Write each prediction as the notebook did: ``(probabilities * 255)`` as a uint8 RGB PNG."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,8 +134,11 @@ def write_predictions(folder: Path, stems: list[str], probabilities: np.ndarray)
         Image.fromarray((probs * 255).astype(np.uint8)).save(folder / f"{stem}.png")
 
 
-def render_report(sets: list[EvalSet], details: dict, path: Path, per_kind: int = 3, seed: int = 0) -> None:
-    """A picture of image | truth | prediction for a random sample and the worst images of each scenario."""
+def render_report(
+    sets: list[EvalSet], details: dict, path: Path, per_kind: int = 3, far: int = 6, seed: int = 0
+) -> None:
+    """A picture of image | truth | prediction for a random sample and the worst images of each scenario, then
+    a far-target sheet: the ``far`` smallest targets, each cropped around its truth and enlarged."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,17 +154,19 @@ def render_report(sets: list[EvalSet], details: dict, path: Path, per_kind: int 
         involved = target_truth | target_pred
         worst = [i for i in np.argsort(ious) if involved[i]][:per_kind]
         sample = rng.choice(len(ious), size=min(per_kind, len(ious)), replace=False)
-        rows += [(eval_set, i, "sample") for i in sample] + [(eval_set, i, "worst") for i in worst]
+        rows += [(eval_set, i, "sample", None) for i in sample] + [(eval_set, i, "worst", None) for i in worst]
+    rows += smallest_targets(sets, far)
     fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
-    for (eval_set, i, kind), row in zip(rows, axes):
+    for (eval_set, i, kind, window), row in zip(rows, axes):
         probabilities, score = details[eval_set.name]
         panels = (eval_set.images[i], eval_set.truths[i] * 255, predicted_mask(probabilities[i]) * 255)
         for ax, panel, title in zip(row, panels, ("image", "truth", "prediction")):
-            ax.imshow(panel)
+            ax.imshow(panel if window is None else panel[window], interpolation="nearest")
             ax.set_axis_off()
             ax.set_title(title, fontsize=8)
+        area = "" if window is None else f", {eval_set.target_areas[i]:.0f} px at 256 (enlarged)"
         row[0].set_title(
-            f"{eval_set.name} {kind}: {eval_set.stems[i][:28]}\ntarget IoU {score.per_image_iou[i]:.2f}",
+            f"{eval_set.name} {kind}: {eval_set.stems[i][:28]}\ntarget IoU {score.per_image_iou[i]:.2f}{area}",
             fontsize=7,
         )
     fig.tight_layout()
@@ -129,13 +175,44 @@ def render_report(sets: list[EvalSet], details: dict, path: Path, per_kind: int 
     plt.close(fig)
 
 
+def smallest_targets(sets: list[EvalSet], count: int, crop_fraction: float = 0.25) -> list[tuple]:
+    """Rows for the far-target sheet: the ``count`` smallest targets (4 native pixels or more), each with a
+    window of ``crop_fraction`` of the frame centred on the truth's target."""
+    candidates = [(area, eval_set, i) for eval_set in sets for i, area in enumerate(eval_set.target_areas)
+                  if bucket_of(area) is not None]  # fmt: skip
+    rows = []
+    for _, eval_set, i in sorted(candidates, key=lambda c: c[0])[:count]:
+        size = eval_set.truths.shape[1]
+        half = max(4, round(size * crop_fraction / 2))
+        ys, xs = np.nonzero(eval_set.truths[i, ..., TARGET_CLASS])
+        cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (size // 2, size // 2)
+        top, left = min(max(0, cy - half), size - 2 * half), min(max(0, cx - half), size - 2 * half)
+        rows.append((eval_set, i, "far", (slice(top, top + 2 * half), slice(left, left + 2 * half))))
+    return rows
+
+
+def format_sizes(figures: dict) -> str:
+    """Human-readable lines of `size_figures`."""
+    lines = ["target area (native px) | images | found | IoU"]
+    for name, bucket in figures["buckets"].items():
+        iou = "-" if bucket["iou"] is None else f"{bucket['iou']:.4f}"
+        lines.append(f"  {name:>7} | {bucket['images']:6d} | {bucket['found']:5d} | {iou}")
+    far, none = figures["far"], figures["no_target"]
+    recall = "-" if far["recall"] is None else f"{far['recall']:.1%}"
+    lines.append(f"far targets (4-100 px): found {far['found']} of {far['images']} ({recall})")
+    lines.append(f"no target: {none['false_pos']} false positives in {none['images']} images")
+    return "\n".join(lines)
+
+
 def format_result(result: dict) -> str:
     """Human-readable lines of a result dict."""
     lines = [
         f"{name}: images {s['images']}, TP {s['true_pos']}, FP {s['false_pos']}, FN {s['false_neg']}, "
-        f"target IoU {s['iou']:.4f}"
+        f"target IoU {s['iou']:.4f} (over all its images, 0 where neither truth nor prediction has the target)"
         for name, s in result["scenarios"].items()
     ]
+    if len(result["scenarios"]) == 1:
+        lines.append("final_IoU is the mean target IoU over the images whose truth has the target")
     lines.append(
         f"final_IoU {result['final_iou']:.4f}  weight {result['weight']:.4f}  final_score {result['final_score']:.4f}"
     )
@@ -162,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result, details = score_sets(model, sets, args.out)
+    result["sizes"] = size_figures(sets, details)
     images = sum(len(s.stems) for s in sets)
     print(format_result(result))
+    print(format_sizes(result["sizes"]))
     print(f"{images} images in {time.perf_counter() - started:.1f} s")
     if args.json:
         write_json(args.json, result)

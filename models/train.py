@@ -31,32 +31,47 @@ from models.architecture import build_fcn, resolve_arch
 from models.augment import Augmenter, collect_targets, parse_augmentations
 from models.dataset import Dataset, DatasetError, load_dataset
 from models.devices import describe_devices
-from models.evaluate import EvalSet, load_eval_sets, score_sets
+from models.evaluate import EvalSet, load_eval_sets, predict, score_sets
 from models.files import write_atomically
 from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
 from models.losses import SegmentationLoss
+from models.scoring import PRESENCE_PIXELS
+from models.sizes import is_far, target_areas
 
 CLASS_NAMES = ("background", "other people", "target")
 
 
 class TrainingBatches(keras.utils.PyDataset):
-    """Augmented batches drawn from a decoded dataset; deterministic for a seed, epoch and batch index."""
+    """Augmented batches drawn from a decoded dataset; deterministic for a seed, epoch and batch index.
 
-    def __init__(self, data: Dataset, batch_size: int, steps: int, augmenter: Augmenter, seed: int, **kwargs):
+    ``pool`` lists the image indices of one pass, an image repeated to be drawn more often (default: each once).
+    """
+
+    def __init__(
+        self,
+        data: Dataset,
+        batch_size: int,
+        steps: int,
+        augmenter: Augmenter,
+        seed: int,
+        pool: np.ndarray | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.data, self.batch_size, self.steps = data, batch_size, steps
         self.augmenter, self.seed, self.epoch = augmenter, seed, 0
+        self.pool = np.arange(len(data)) if pool is None else pool
 
     def __len__(self) -> int:
         return self.steps
 
     def _indices(self, index: int) -> np.ndarray:
-        n = len(self.data)
+        n = len(self.pool)
         first = index * self.batch_size
         rounds = range(first // n, (first + self.batch_size - 1) // n + 1)
         order = np.concatenate([np.random.default_rng([self.seed, self.epoch, r]).permutation(n) for r in rounds])
         start = first - rounds[0] * n
-        return order[start : start + self.batch_size]
+        return self.pool[order[start : start + self.batch_size]]
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
@@ -109,14 +124,25 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Scores every epoch on the validation sets and saves the model when the score improves.
+    """Scores every epoch on the validation sets and saves the model when the selection score improves.
 
-    Without validation data every epoch is saved. ``save_every`` also keeps ``NAME.epochNNN.keras`` snapshots.
+    The selection score is the validation final_score or, with a far-target check set (`models.farset`), the
+    mean of the validation and check-set final_scores, so that far targets weigh as much as the rest. Without
+    validation data every epoch is saved. ``save_every`` also keeps ``NAME.epochNNN.keras`` snapshots.
     """
 
-    def __init__(self, out: Path, card: dict, val_sets: list[EvalSet] | None, best: float, save_every: int):
+    def __init__(
+        self,
+        out: Path,
+        card: dict,
+        val_sets: list[EvalSet] | None,
+        best: float,
+        save_every: int,
+        far_sets: list[EvalSet] | None = None,
+    ):
         super().__init__()
         self.out, self.card, self.val_sets, self.best, self.save_every = out, card, val_sets, best, save_every
+        self.far_sets = far_sets
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -124,20 +150,27 @@ class KeepBest(keras.callbacks.Callback):
         if self.val_sets:
             result, _ = score_sets(self.model, self.val_sets)
             logs.update(val_score=result["final_score"], val_iou=result["final_iou"], val_weight=result["weight"])
+            selection, far_note = result["final_score"], ""
+            if self.far_sets:
+                far_result, _ = score_sets(self.model, self.far_sets)
+                selection = (result["final_score"] + far_result["final_score"]) / 2
+                logs.update(far_score=far_result["final_score"], selection=selection)
+                far_note = f"; far check set {far_result['final_score']:.4f}, selection {selection:.4f}"
+                card.update(far_check=far_result)
             print(
                 f"epoch {epoch + 1}: validation final_score {result['final_score']:.4f} "
-                f"(IoU {result['final_iou']:.4f}, weight {result['weight']:.4f}; best so far {self.best:.4f})"
+                f"(IoU {result['final_iou']:.4f}, weight {result['weight']:.4f}){far_note}; best so far {self.best:.4f}"
             )
-            if result["final_score"] <= self.best:
-                return
-            self.best = result["final_score"]
-            card.update(best_epoch=epoch + 1, validation=result)
+            card.update(validation=result, selection=selection)
+            improved = selection > self.best
         else:
-            card.update(best_epoch=epoch + 1)
-        store.save(self.model, self.out, card)
+            improved = True
         if self.save_every and (epoch + 1) % self.save_every == 0:
             snapshot = self.out.with_name(f"{self.out.name}.epoch{epoch + 1:03d}")
-            store.save(self.model, snapshot, card)
+            store.save(self.model, snapshot, {**card, "best_epoch": epoch + 1})
+        if improved:
+            self.best = card.get("selection", self.best)
+            store.save(self.model, self.out, {**card, "best_epoch": epoch + 1})
 
 
 class LossCurves(keras.callbacks.Callback):
@@ -240,10 +273,53 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
     return copied
 
 
+def init_at_size(path: str, size: int) -> keras.Model:
+    """The --init model at ``size`` x ``size`` input: as loaded, or rebuilt from its card's spec with its weights."""
+    source, card = store.load(path)
+    if card["input_size"] == size:
+        return source
+    if "spec" not in card:
+        raise ValueError(f"--init {path} has no architecture spec in its card to rebuild it at {size}px")
+    model = build_fcn(card["spec"], size)
+    transfer_weights(source, model)
+    return model
+
+
+def mine_hard_negatives(model: keras.Model, data: Dataset) -> np.ndarray:
+    """Indices of the training images without the target in which ``model`` finds one (a false positive)."""
+    negatives = np.flatnonzero((data.classes == TARGET_CLASS).sum(axis=(1, 2)) <= PRESENCE_PIXELS)
+    found = [
+        (predict(model, data.images[chunk])[..., TARGET_CLASS] > 0.5).sum(axis=(1, 2)) > PRESENCE_PIXELS
+        for chunk in np.array_split(negatives, max(1, len(negatives) // 256))
+    ]
+    return negatives[np.concatenate(found)] if found else negatives[:0]
+
+
+def sampling_pool(args: argparse.Namespace, data: Dataset) -> np.ndarray:
+    """The image indices of one pass: every image once, far targets ``--far-repeat`` times and the --init
+    model's false positives ``--hard-negative-repeat`` times."""
+    groups = [np.arange(len(data))]
+    if args.far_repeat > 1:
+        far = np.flatnonzero(is_far(target_areas(data.classes)))
+        print(f"Far targets (4-100 px at 256): {len(far)} training images, drawn {args.far_repeat}x")
+        groups += [far] * (args.far_repeat - 1)
+    if args.hard_negative_repeat > 1:
+        if not args.init:
+            raise ValueError("--hard-negative-repeat mines with the --init model; give --init")
+        hard = mine_hard_negatives(init_at_size(args.init, args.input_size), data)
+        print(f"Hard negatives: {args.init} finds a target in {len(hard)} training images without one, drawn "
+              f"{args.hard_negative_repeat}x")  # fmt: skip
+        groups += [hard] * (args.hard_negative_repeat - 1)
+    return np.concatenate(groups)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=Path, required=True, help="training folder (images/, masks/)")
     parser.add_argument("--val", type=Path, help="validation folder: selects the best epoch by score")
+    parser.add_argument(
+        "--val-far", type=Path, help="far-target check set (models.farset): selection weighs it as much as --val"
+    )
     parser.add_argument(
         "--arch",
         help="preset (fcn1..fcn5, deep4, deep5, slim5) or spec string such as e32,e64,c128,d64,d32 (default fcn4)",
@@ -254,7 +330,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training data")
-    parser.add_argument("--augment", default="all", help="comma list of shift,flip,color,paste; all; none")
+    parser.add_argument("--augment", default="all", help="comma list of shift,zoom,flip,color,paste; all; none")
+    parser.add_argument("--far-repeat", type=int, default=1, help="draw images with a far target N times a pass")
+    parser.add_argument(
+        "--hard-negative-repeat", type=int, default=1, help="draw the --init model's false positives N times a pass"
+    )
     parser.add_argument("--class-weights", default="1,1,1", help="cross-entropy weight per class, e.g. 1,1,3")
     parser.add_argument("--dice", type=float, default=0.0, help="weight of the target Dice term")
     parser.add_argument("--init", help="warm start from these weights")
@@ -278,9 +358,13 @@ def train(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     data = load_dataset(args.train, args.input_size)
     val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
+    if args.val_far and not args.val:
+        raise ValueError("--val-far needs --val: the selection score is the mean of the two")
+    far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
     print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
     model, spec = build_or_load(args)
-    steps = args.steps_per_epoch or math.ceil(len(data) / args.batch_size)
+    pool = sampling_pool(args, data)
+    steps = args.steps_per_epoch or math.ceil(len(pool) / args.batch_size)
     augmenter = Augmenter(augmentations, collect_targets(data.images, data.classes) if "paste" in augmentations else [])
     batches = TrainingBatches(
         data,
@@ -288,6 +372,7 @@ def train(args: argparse.Namespace) -> dict:
         steps,
         augmenter,
         args.seed,
+        pool,
         workers=args.workers,
         use_multiprocessing=not args.threads and args.workers > 1,
     )
@@ -300,7 +385,8 @@ def train(args: argparse.Namespace) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = out.with_name(out.name + ".ckpt")
     resuming = checkpoint_dir.is_dir()
-    best = store.read_card(out).get("validation", {}).get("final_score", -1.0) if resuming else -1.0
+    previous = store.read_card(out) if resuming else {}
+    best = previous.get("selection", previous.get("validation", {}).get("final_score", -1.0))
     card = {
         "arch": args.arch or spec,
         "spec": spec,
@@ -310,6 +396,7 @@ def train(args: argparse.Namespace) -> dict:
         "parameters": model.count_params(),
         "training_data": {"train": describe_data(data)},
         "validation_data": str(args.val) if args.val else None,
+        "far_check_data": str(args.val_far) if args.val_far else None,
         "hyperparameters": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,
@@ -317,6 +404,8 @@ def train(args: argparse.Namespace) -> dict:
             "schedule": args.schedule,
             "steps_per_epoch": steps,
             "augment": list(augmentations),
+            "far_repeat": args.far_repeat,
+            "hard_negative_repeat": args.hard_negative_repeat,
             "class_weights": list(class_weights),
             "dice": args.dice,
             "init": args.init,
@@ -329,7 +418,7 @@ def train(args: argparse.Namespace) -> dict:
     callbacks = [
         keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
         Throughput(args.batch_size),
-        KeepBest(out, card, val_sets, best, args.save_every),
+        KeepBest(out, card, val_sets, best, args.save_every, far_sets),
         keras.callbacks.CSVLogger(str(history_csv), append=resuming),
         LossCurves(history_csv, out.with_name(out.name + ".loss.png")),
     ]

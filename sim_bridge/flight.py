@@ -14,6 +14,11 @@ A flight is JSON Lines, gzip-compressed when the name ends in ``.gz``. Every lin
   people, 2 target).
 - ``event``: ``{"type": "event", "t": send time, "name": ..., "data": {...}, "frame": n | null}``: an event
   the server sent, ``frame`` the index of the frame it answers when known.
+- ``decision`` (since version 2): ``{"type": "decision", "t": time, "frame": n | null, "status": ...,
+  "position": [x, y, z] | null, "misses": n, "outlier": bool, "candidates": [{"position": [x, y, z],
+  "hits": n}]}``: what the follower's tracker made of a frame, written before the events it sent for it
+  (`follower.tracking.Decision`: ``status`` one of idle, candidate, confirmed, tracking, coasting, holding,
+  lost; ``position`` the one sent). Readers keep every field but ``type``, ``t`` and ``frame`` as they are.
 
 Lines are in the order things happened. Writers append one line at a time and flush it (a gzip stream with a
 sync flush), so a crash loses at most the line being written; `read_flight` accepts a truncated last line and
@@ -40,7 +45,8 @@ import numpy as np
 from sim_bridge.geometry import Intrinsics
 
 FORMAT = "quadsim-flight"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no decision lines
 GZIP_SUFFIX = ".gz"
 READ_CHUNK_BYTES = 1 << 16
 
@@ -110,13 +116,24 @@ class RecordedEvent:
     frame: int | None = None
 
 
+@dataclass(frozen=True)
+class RecordedDecision:
+    """A tracker's decision on a frame: time (epoch seconds), its fields (``status``, ...), the frame's index."""
+
+    t: float
+    data: dict[str, Any]
+    frame: int | None = None
+
+
 @dataclass
 class Flight:
-    """A whole flight file: header, frames and events in order; ``truncated`` when its end was cut off."""
+    """A whole flight file: header, frames, events and decisions in order; ``truncated`` when its end was cut
+    off."""
 
     header: dict[str, Any]
     frames: list[RecordedFrame] = field(default_factory=list)
     events: list[RecordedEvent] = field(default_factory=list)
+    decisions: list[RecordedDecision] = field(default_factory=list)
     truncated: bool = False
 
     @property
@@ -205,6 +222,12 @@ class FlightWriter:
     def write_event(self, t: float, name: str, data: Any, frame: int | None = None) -> None:
         """Append an event sent to the simulator, with the index of the frame it answers when known."""
         self._write({"type": "event", "t": float(t), "name": name, "data": data, "frame": frame})
+
+    def write_decision(self, t: float, decision: Mapping[str, Any], frame: int | None = None) -> None:
+        """Append a tracker's decision (``status`` and its other fields), with the index of its frame."""
+        if "status" not in decision:
+            raise ValueError(f"a decision must have a status. Received: decision={dict(decision)!r}")
+        self._write({"type": "decision", "t": float(t), "frame": frame, **decision})
 
     def close(self) -> None:
         """Finish the gzip stream (if any) and close the file; safe to call twice."""
@@ -305,8 +328,9 @@ def _parse_header(path: Path, number: int, record: Any) -> dict[str, Any]:
     """The header record, checked: the right format and a version this reader knows."""
     if not isinstance(record, dict) or record.get("type") != "header" or record.get("format") != FORMAT:
         raise FlightFormatError(path, number, f"expected a {FORMAT} header line, got {_preview(record)}")
-    if record.get("version") != VERSION:
-        raise FlightFormatError(path, number, f"unsupported version {record.get('version')!r} (expected {VERSION})")
+    if record.get("version") not in READABLE_VERSIONS:
+        expected = " or ".join(map(str, READABLE_VERSIONS))
+        raise FlightFormatError(path, number, f"unsupported version {record.get('version')!r} (expected {expected})")
     return record
 
 
@@ -333,8 +357,14 @@ def _add_record(flight: Flight, path: Path, number: int, record: Any) -> None:
                     _finite(record["t"]), str(record["name"]), record["data"], None if frame is None else int(frame)
                 )
             )
+        elif kind == "decision":
+            frame = record.get("frame")
+            data = {key: value for key, value in record.items() if key not in ("type", "t", "frame")}
+            if "status" not in data:
+                raise KeyError("status")
+            flight.decisions.append(RecordedDecision(_finite(record["t"]), data, None if frame is None else int(frame)))
         else:
-            raise ValueError(f"expected a frame or event line, got {_preview(record)}")
+            raise ValueError(f"expected a frame, event or decision line, got {_preview(record)}")
     except KeyError as error:
         raise FlightFormatError(path, number, f"{kind} line without {error}") from None
     except (TypeError, ValueError) as error:

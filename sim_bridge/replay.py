@@ -55,8 +55,11 @@ class _Collector:
                 self.responses.append(Response(frame, name, data, arrival - self.sent_at[frame]))
 
 
-def replay(flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, settle_s: float = SETTLE_S) -> dict:
-    """Send every frame of ``flight`` to the server at ``url`` and summarise its answers.
+def play(
+    flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, settle_s: float = SETTLE_S
+) -> tuple[int, list[Response]]:
+    """Send every frame of ``flight`` to the server at ``url``: (frames sent, the server's answers, each
+    attributed to the newest frame sent when it arrived).
 
     ``speed`` scales the recorded timing (2.0: twice as fast); None sends the frames back to back. After the
     last frame, waits until no event came for ``settle_s`` seconds. Raises ReplayError.
@@ -86,7 +89,12 @@ def replay(flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, se
             time.sleep(settle_s / 10)
             quiet_since = max(quiet_since, collector.last_arrival)
     with collector.lock:
-        return summarize(flight.frames, len(collector.sent_at), list(collector.responses))
+        return len(collector.sent_at), list(collector.responses)
+
+
+def replay(flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, settle_s: float = SETTLE_S) -> dict:
+    """`play` ``flight`` against the server at ``url`` and summarise its answers (`sim_bridge.summary`)."""
+    return summarize(flight.frames, *play(flight, url, speed, settle_s))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,8 @@ an ``object_detected`` at the start or after an ``object_lost``; ``lost``: an ``
 ``{"p50", "p90"}`` over the frames that got at least one event, the first event's latency (null when none
 did); ``frames_answered``. With truth only: ``loc_err_m`` ``{"median", "p90"}``, the distance (m) from each
 ``object_detected`` position to its frame's true target position, and ``visible_not_reported``, the indices
-of frames whose target was visible and that got no ``object_detected``.
+of frames whose target was visible and that got no ``object_detected``. `format_summary` also prints the
+keys `follower.replay` adds: ``decisions`` (frames per tracker status) and ``frames_per_s``.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"localization error: median {_number(error['median'], 'm', 3)}, p90 {_number(error['p90'], 'm', 3)}"
         )
         lines.append(f"visible but not reported: {len(missed)} frames ({format_ranges(missed) or '-'})")
+    if "decisions" in summary:
+        decisions = ", ".join(f"{status} {count}" for status, count in summary["decisions"].items()) or "none"
+        lines.append(f"tracker decisions (frames): {decisions}")
     if "frames_per_s" in summary:
         lines.append(f"throughput: {summary['frames_per_s']:.1f} frames/s")
     return "\n".join(lines)

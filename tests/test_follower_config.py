@@ -23,8 +23,18 @@ def test_environment_then_flags_override_the_defaults():
     assert settings["THRESHOLD"] == 0.7 and settings["FX"] == 300.0 and settings["FY"] is None
 
 
-def test_log_level_is_normalised():
+def test_log_level_and_tracker_are_normalised():
     assert config.resolve({"LOG_LEVEL": "debug"})["LOG_LEVEL"] == "DEBUG"
+    assert config.resolve({"TRACKER": " None"})["TRACKER"] == "none"
+
+
+def test_tracker_settings_come_from_the_configuration():
+    from follower.tracking import TrackerSettings
+
+    _, settings = config.parse_args(["m", "--tracker", "kalman", "--confirm-hits", "3", "--confirm-frames", "4"])
+    tracker = TrackerSettings.from_config(settings)
+    assert (tracker.tracker, tracker.confirm_hits, tracker.confirm_frames) == ("kalman", 3, 4)
+    assert TrackerSettings.from_config(config.resolve()) == TrackerSettings()  # one set of defaults
 
 
 @pytest.mark.parametrize(
@@ -38,6 +48,14 @@ def test_log_level_is_normalised():
         ({"INFERENCE_THREADS": "-2"}, "INFERENCE_THREADS must be non-negative"),
         ({"CY": "inf"}, "CY must be finite"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
+        ({"TRACKER": "kf"}, "TRACKER must be one of kalman, none. Received: TRACKER='kf'"),
+        ({"CONFIRM_HITS": "0"}, "CONFIRM_HITS must be at least 1"),
+        ({"CONFIRM_HITS": "3", "CONFIRM_FRAMES": "2"}, "CONFIRM_FRAMES must be at least CONFIRM_HITS"),
+        ({"GATE": "1"}, "GATE must be in (0, 1)"),
+        ({"COAST_FRAMES": "7"}, "COAST_FRAMES must be in [0, LOST_AFTER]. Received: COAST_FRAMES=7"),
+        ({"NOISE_M": "0"}, "NOISE_M must be positive"),
+        ({"NOISE_PER_M": "-0.1"}, "NOISE_PER_M must be non-negative"),
+        ({"ACCEL_NOISE": "inf"}, "ACCEL_NOISE must be positive"),
         ({"COLOUR": "red"}, "Unknown setting 'COLOUR'"),
     ],
 )

@@ -3,6 +3,7 @@ the Prometheus exposition; and the class map the pipeline keeps for them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from follower.dashboard import CLASS_COLOURS_RGB, Dashboard, render_overlay
 from follower.metrics import FollowerMetrics
 from follower.pipeline import Detection, FrameResult, class_map, target_probabilities
 from follower.state import FollowerState, rejection_reason
+from follower.tracking import FrameTracker, Status
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge.geometry import Pose
 from sim_bridge.protocol import NumberFormatError, SensorFrame
@@ -90,7 +92,7 @@ def test_overlay_colours_outline_and_centroid():
 
 def test_snapshot_rates_latency_mode_and_the_last_minute():
     clock = FakeClock()
-    state = FollowerState(clock=clock)
+    state = FollowerState(FrameTracker(), clock=clock)
     board = Dashboard(state, 4567, 0.5)
     snapshot = board.snapshot()
     assert snapshot["waiting"] and snapshot["port"] == 4567 and snapshot["mode"] == "PATROL"
@@ -114,6 +116,8 @@ def test_snapshot_rates_latency_mode_and_the_last_minute():
     assert snapshot["target"] == [29.0, -3.0, 0.9] and snapshot["processed"] == 20
     assert len(snapshot["track"]["drone"]) == 20 and snapshot["track"]["drone"][-1] == [19.0, 0.0]
     assert snapshot["track"]["targets"][0] == [20.0, -3.0] and len(snapshot["track"]["targets"]) == 10
+    assert snapshot["track"]["detections"] == snapshot["track"]["targets"]  # every detection sent
+    assert snapshot["tracker"]["name"] == "none" and snapshot["tracker"]["status"] == "tracking"
     json.dumps(snapshot)
 
     clock.now += 58.0  # the first frames are now more than a minute old
@@ -157,7 +161,7 @@ def test_the_stream_sends_state_and_each_new_frame_once_until_closed():
 
 def test_metrics_are_read_back_from_the_exposition():
     clock = FakeClock()
-    state = FollowerState(lost_after=1, clock=clock)
+    state = FollowerState(FrameTracker(lost_after=1), clock=clock)
     metrics = FollowerMetrics(state)
     outcomes = [detection_at((1.0, 2.0, 0.9)), None, None, "reject", "reject"]
     for outcome in outcomes:
@@ -194,3 +198,33 @@ def test_metrics_are_read_back_from_the_exposition():
 
     other = FollowerMetrics(FollowerState(clock=clock))  # a second server in the same process
     assert b"follower_frames_total 0.0" in other.exposition()
+
+
+def test_the_tracker_on_the_page_and_in_the_metrics():
+    clock = FakeClock()
+    state = FollowerState(clock=clock)  # the default tracker: kalman, 2 of 3
+    board, metrics = Dashboard(state, 4567, 0.5), FollowerMetrics(state)
+    outcomes = [(10.0, -3.0), (10.0, -3.0), (14.0, 2.0), None]  # candidate, confirmed, outlier, miss
+    for i, outcome in enumerate(outcomes):
+        state.offer("sim", {})
+        pending = state.take()
+        result = frame_result(None, None if outcome is None else detection_at((*outcome, 0.9)))
+        result = dataclasses.replace(result, frame=dataclasses.replace(result.frame, timestamp=0.2 * i))
+        state.complete(pending, result)
+        board.observe(result, 0.01)
+        state.take()
+    tracker = board.snapshot()["tracker"]
+    assert tracker["name"] == "kalman" and tracker["status"] == "coasting" and tracker["misses"] == 2
+    assert tracker["candidates"] == [{"position": [14.0, 2.0, 0.9], "hits": 1}]
+    assert (tracker["candidate_frames"], tracker["track_misses"], tracker["coasting_frames"]) == (1, 1, 2)
+    track = board.snapshot()["track"]
+    assert len(track["detections"]) == 3 and len(track["targets"]) == 3  # the first detection was held back
+    assert track["targets"][0] == [10.0, -3.0] and track["detections"][-1] == [14.0, 2.0]
+
+    families = {family.name: family for family in text_string_to_metric_families(metrics.exposition().decode())}
+    value = {name: family.samples[0].value for name, family in families.items() if len(family.samples) == 1}
+    assert value["follower_candidate_frames"] == 1 and value["follower_track_misses"] == 1
+    assert value["follower_coasting_frames"] == 2 and value["follower_candidates"] == 1
+    assert value["follower_target_found"] == 1 and value["follower_following"] == 1
+    status = {s.labels["status"]: s.value for s in families["follower_tracker_status"].samples}
+    assert status["coasting"] == 1 and sum(status.values()) == 1 and len(status) == len(Status)

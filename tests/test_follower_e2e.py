@@ -1,12 +1,15 @@
 """End to end: the real server in a subprocess, driven like the simulator drives it.
 
 The model is a real Keras network saved with `models.save` (a 1x1 softmax conv that calls red pixels the
-target), so the server's whole path runs: loading, the compiled segmenter, tpool, the sockets.
+target), so the server's whole path runs: loading, the compiled segmenter, tpool, the sockets. The protocol
+flight jumps between scenes far apart in the world, one frame each, so it runs with ``--tracker none`` (every
+detection answered); the default tracker has a flight of its own, a target plainly there.
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import socket
 import time
 
@@ -24,6 +27,7 @@ from sim_bridge.client import SimulatorClient
 
 TOLERANCE_M = 0.2
 LOST_AFTER = 6
+COAST_FRAMES = 3
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def red_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(red_model):
-    process = ServerProcess(red_model, "--warn-interval", "0.5")
+    process = ServerProcess(red_model, "--warn-interval", "0.5", "--tracker", "none")
     try:
         process.wait_for_line("waiting for the simulator")
         yield process
@@ -131,6 +135,41 @@ def test_python_socketio_client(server):
     assert health["status"] == "ok" and health["input_size"] == 128 and health["device"] == "CPU"
     assert health["inference_threads"] == 1
     assert health["mode"] == "PATROL" and isinstance(health["last_frame_age_s"], float)
+
+
+def test_the_default_tracker_confirms_coasts_and_loses_a_target_plainly_there(red_model):
+    server = ServerProcess(red_model)
+    try:
+        server.wait_for_line("waiting for the simulator")
+        pose, truth, _, _ = scene_targets()[0]
+        with SimulatorClient(server.url) as client:
+            client.emit("sensor_frame", sensor_frame(pose, truth))  # a candidate: nothing sent yet
+            server.wait_processed(1)
+            assert client.events.empty()
+            marker_ids: set = set()
+            for processed in (2, 3):
+                client.emit("sensor_frame", sensor_frame(pose, truth))
+                check_detection(client.events, truth, marker_ids)
+                server.wait_processed(processed)
+            for _ in range(COAST_FRAMES):  # the target goes unseen: its predicted position, as a standing one
+                client.emit("sensor_frame", empty_frame())
+                check_detection(client.events, truth, marker_ids)
+            processed += COAST_FRAMES
+            for _ in range(LOST_AFTER - COAST_FRAMES):
+                client.emit("sensor_frame", empty_frame())
+                processed += 1
+                server.wait_processed(processed)
+            assert client.events.empty(), "object_lost came too early"
+            client.emit("sensor_frame", empty_frame())
+            assert next_event(client.events) == ("object_lost", {"data": ""})
+        server.wait_for_line("Target lost!")
+        (found,) = [line for line in server.lines if "Target found!" in line]
+        logged = re.search(r"Target found! at \((\S+), (\S+), (\S+)\) m", found).groups()
+        assert np.linalg.norm(np.array(logged, float) - truth) < TOLERANCE_M, found  # the confirmed position
+        assert sum("Target lost!" in line for line in server.lines) == 1
+        assert server.health()["tracker"] == "kalman"
+    finally:
+        server.stop()
 
 
 def test_sigterm_disconnects_clients_and_exits_cleanly(red_model):

@@ -2,7 +2,8 @@
 
 The real server in a subprocess, its network a test double that sleeps (`slow_server`), driven like the
 simulator drives it, with frames sent back to back. Each frame shows the target somewhere else, so the
-position in an ``object_detected`` tells which frame was processed.
+position in an ``object_detected`` tells which frame was processed: the server decides frame by frame
+(``--tracker none``), so that every processed frame is answered with its own detection.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def detected_frames(events: queue.Queue, count: int) -> list[int]:
 
 def test_frames_faster_than_the_network_are_dropped_and_counted_not_queued():
     frames = [sensor_frame(POSE, target) for target in TARGETS]
-    server = ServerProcess(str(DELAY_S), module="slow_server")
+    server = ServerProcess(str(DELAY_S), "--tracker", "none", module="slow_server")
     try:
         server.wait_for_line("waiting for the simulator")
         with SimulatorClient(server.url) as client:

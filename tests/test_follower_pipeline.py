@@ -1,4 +1,5 @@
-"""follower.pipeline: segment → locate → decide, without sockets or a network."""
+"""follower.pipeline: decode → segment → locate, without sockets or a network (the trackers that decide:
+test_follower_tracking)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import pytest
 from follower_helpers import render_frame
 
 from follower.pipeline import (
-    Mode,
     Settings,
-    Tracker,
     blob_depth,
     largest_blob,
     locate,
@@ -76,6 +75,21 @@ def test_locate_needs_more_than_min_pixels_and_a_depth_reading():
     assert locate(mask, np.full_like(depth, np.nan), DOWN, Settings(min_pixels=10)) == (11, None)
 
 
+def test_min_pixels_counts_native_frame_pixels_whatever_the_output_size():
+    """The same 256x256 frame seen by a 64 px and a 256 px network: a 3x1 blob at 64 covers 48 frame pixels."""
+    depth = np.full((256, 256), 20.0, np.float32)
+    coarse = np.zeros((64, 64), bool)
+    coarse[30:33, 30] = True
+    fine = np.zeros((256, 256), bool)
+    fine[120:132, 120:124] = True
+    settings = Settings(min_pixels=47)
+    for mask in (coarse, fine):
+        pixels, detection = locate(mask, depth, DOWN, settings, frame_size=(256, 256))
+        assert pixels == 48 and detection.pixels == 48
+    assert locate(coarse, depth, DOWN, Settings(min_pixels=48), frame_size=(256, 256)) == (48, None)
+    assert locate(coarse, depth, DOWN, settings) == (3, None)  # without a frame size: the mask's own pixels
+
+
 def test_intrinsics_default_to_the_depth_width_and_can_be_overridden():
     assert Settings().intrinsics(256) == Intrinsics(256.0, 256.0, 128.0, 128.0)
     assert Settings(fx=300.0, cy=100.0).intrinsics(256) == Intrinsics(300.0, 256.0, 128.0, 100.0)
@@ -99,36 +113,3 @@ def test_process_frame_locates_the_target():
 def test_process_frame_raises_protocol_errors():
     with pytest.raises(protocol.MissingFieldError):
         process_frame({"timestamp": "1"}, red_segmenter, Settings())
-
-
-def detection_at(x: float):
-    mask = np.zeros((32, 32), bool)
-    mask[10:20, 10:20] = True
-    return locate(mask, np.full((32, 32), 10.0, np.float32), Pose(x, 0, 10, 0, 0, 0), Settings())[1]
-
-
-def test_tracker_found_markers_and_lost_after_more_than_six_misses():
-    tracker = Tracker(lost_after=6)
-    first = tracker.update(detection_at(1.0))
-    assert first.found and tracker.mode is Mode.FOLLOW
-    assert [event.name for event in first.events] == ["object_detected", "create_box_marker"]
-    assert first.events[1].data["pose"][:3] == first.events[0].data["coords"]
-    second = tracker.update(detection_at(2.0))
-    assert not second.found
-    assert second.events[1].data["id"] == first.events[1].data["id"] + 1
-    for _ in range(6):
-        decision = tracker.update(None)
-        assert decision.events == [] and not decision.lost
-    decision = tracker.update(None)
-    assert decision.lost and decision.events == [protocol.object_lost()] and tracker.mode is Mode.PATROL
-    assert tracker.update(None).events == []  # lost only once
-    assert tracker.update(detection_at(3.0)).found  # and found again
-
-
-def test_a_detection_resets_the_miss_count():
-    tracker = Tracker(lost_after=2)
-    tracker.update(detection_at(1.0))
-    tracker.update(None), tracker.update(None)
-    tracker.update(detection_at(1.0))
-    assert not tracker.update(None).lost and not tracker.update(None).lost
-    assert tracker.update(None).lost

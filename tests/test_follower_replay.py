@@ -17,7 +17,9 @@ from truth_server import TruthSegmenter
 
 from follower.pipeline import Settings
 from follower.replay import replay
+from follower.tracking import FrameTracker
 from sim_bridge.flight import read_flight
+from sim_bridge.summary import format_summary
 
 MAX_LOC_ERROR_M = 0.1
 REPLAY_SPEED = "3"
@@ -31,17 +33,26 @@ def in_process(synthetic_flight):
 
 def test_in_process_replay_finds_and_loses_the_target_at_the_right_frames(in_process):
     flight, summary = in_process
-    assert summary["transitions"] == expected_transitions(flight)
+    assert summary["transitions"] == expected_transitions(flight, confirm=(2, 3))  # the default tracker
+    assert summary["decisions"]["candidate"] == 1 and summary["decisions"]["confirmed"] == 1
+    assert summary["decisions"]["coasting"] == 3 and summary["decisions"]["lost"] == 1
     assert summary["loc_err_m"]["median"] < MAX_LOC_ERROR_M
     assert summary["frames_sent"] == len(flight.frames) and summary["frames_rejected"] == 0
     assert summary["events"]["object_detected"] == summary["events"]["create_box_marker"] > 10
     assert summary["frames_per_s"] > 0
+    assert "tracker decisions (frames): candidate 1, coasting 3, confirmed 1" in format_summary(summary)
     again = replay(flight, TruthSegmenter(flight), Settings())
     assert (again["events"], again["transitions"], again["loc_err_m"]) == (
         summary["events"],
         summary["transitions"],
         summary["loc_err_m"],
     )
+
+
+def test_the_frame_by_frame_tracker_finds_and_loses_the_target_as_the_original_follower(synthetic_flight):
+    summary = replay(synthetic_flight, TruthSegmenter(synthetic_flight), Settings(), FrameTracker())
+    assert summary["transitions"] == expected_transitions(synthetic_flight)
+    assert summary["loc_err_m"]["median"] < MAX_LOC_ERROR_M
 
 
 def test_replay_through_the_server_matches_and_is_recorded(tmp_path, in_process, synthetic_flight_path):
@@ -71,6 +82,9 @@ def test_replay_through_the_server_matches_and_is_recorded(tmp_path, in_process,
     counts = {name: sum(event.name == name for event in recorded.events) for name in summary["events"]}
     assert counts == summary["events"]
     assert all(event.frame is not None for event in recorded.events)
+    assert [d.frame for d in recorded.decisions] == list(range(len(flight.frames)))
+    statuses = [d.data["status"] for d in recorded.decisions]
+    assert {name: statuses.count(name) for name in expected["decisions"]} == expected["decisions"]
     assert recorded.header["source"] == "follower.serve truth masks"
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from follower.pipeline import Detection, FrameResult
 from follower.state import FollowerState, RateLimiter
-from sim_bridge.protocol import NumberFormatError
+from follower.tracking import FrameTracker, KalmanTracker
+from sim_bridge.geometry import Pose
+from sim_bridge.protocol import NumberFormatError, SensorFrame
 
 
 class FakeClock:
@@ -20,9 +22,12 @@ class FakeClock:
         return self.now
 
 
-def result(found: bool) -> FrameResult:
-    detection = Detection(50, (10.0, 20.0), 12.0, np.array([1.0, 2.0, 3.0])) if found else None
-    return FrameResult(frame=None, target_pixels=50 if found else 0, detection=detection)
+def result(found: bool, t: float = 0.0, x: float = 1.0) -> FrameResult:
+    """A processed frame at time ``t`` (s), with the target at (x, 2, 3) when ``found``."""
+    detection = Detection(50, (10.0, 20.0), 12.0, np.array([x, 2.0, 3.0])) if found else None
+    pose = Pose(0.0, 0.0, 10.0, 0.0, 45.0, 0.0)
+    frame = SensorFrame(t, pose, pose, np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32))
+    return FrameResult(frame=frame, target_pixels=50 if found else 0, detection=detection)
 
 
 def test_overload_drops_stale_frames_instead_of_queueing_them():
@@ -38,7 +43,7 @@ def test_overload_drops_stale_frames_instead_of_queueing_them():
 
 
 def test_found_and_lost_are_logged_once(caplog):
-    state = FollowerState(lost_after=1)
+    state = FollowerState(FrameTracker(lost_after=1))
     caplog.set_level(logging.INFO, logger="follower")
     state.offer("sim", None)
     pending = state.take()
@@ -53,7 +58,28 @@ def test_found_and_lost_are_logged_once(caplog):
     assert sum("Target found!" in m for m in messages) == 1
     assert sum("Target lost!" in m for m in messages) == 1
     assert state.counts["detections"] == 2 and state.counts["processed"] == 4
-    assert state.health()["last_position"] == [1.0, 2.0, 3.0]
+    assert state.health()["last_position"] == [1.0, 2.0, 3.0] and state.health()["tracker"] == "none"
+
+
+def test_the_kalman_tracker_logs_found_on_confirmation_and_counts_its_decisions(caplog):
+    state = FollowerState(KalmanTracker(), clock=FakeClock())
+    caplog.set_level(logging.INFO, logger="follower")
+    state.offer("sim", None)
+    pending = state.take()
+    seen = [result(True, 0.0), result(True, 0.2), result(True, 0.4, x=9.0)]  # a target, then far off
+    frames = [*seen, *(result(False, 0.6 + 0.2 * i) for i in range(7))]
+    names = [[event.name for event in state.complete(pending, frame)] for frame in frames]
+    assert names[0] == [] and names[1] == ["object_detected", "create_box_marker"]
+    assert names[2] == names[3] == names[4] == ["object_detected", "create_box_marker"]  # an outlier, then coasting
+    assert names[5:8] == [[]] * 3 and names[8] == ["object_lost"] and names[9] == []
+    messages = [record.getMessage() for record in caplog.records]
+    (found,) = [m for m in messages if "Target found!" in m]
+    assert found.startswith("Target found! at (1.00, 2.00, 3.00) m, 50 px, depth 12.0 m")
+    assert [m for m in messages if "Target lost!" in m] == ["Target lost! after 7 frames without it"]
+    counts = state.counts
+    assert (counts["found"], counts["lost"], counts["detections"], counts["processed"]) == (1, 1, 3, 10)
+    assert (counts["candidate_frames"], counts["track_misses"], counts["coasting_frames"]) == (1, 1, 3)
+    assert state.last_decision.status.value == "idle" and state.mode.value == "PATROL"
 
 
 def test_rejections_warn_at_most_once_per_interval_per_field(caplog):
@@ -118,7 +144,7 @@ def test_stats_line_and_health():
 
 
 def test_disconnect_of_the_followed_client_returns_to_patrol():
-    state = FollowerState()
+    state = FollowerState(FrameTracker())
     state.offer("sim", None)
     state.complete(state.take(), result(True))
     state.offer("sim", "waiting")
@@ -126,3 +152,14 @@ def test_disconnect_of_the_followed_client_returns_to_patrol():
     assert state.mode.value == "FOLLOW"
     state.disconnected("sim")
     assert state.mode.value == "PATROL" and state.take() is None
+
+
+def test_disconnect_of_the_client_that_fed_the_tracker_forgets_its_candidates():
+    state = FollowerState(KalmanTracker())
+    state.offer("sim", None)
+    state.complete(state.take(), result(True))
+    assert len(state.tracker.candidates) == 1 and state.mode.value == "PATROL"
+    state.disconnected("other")
+    assert len(state.tracker.candidates) == 1
+    state.disconnected("sim")
+    assert state.tracker.candidates == () and state.last_decision is None

@@ -27,6 +27,8 @@ def test_preset_fcn5_has_two_convs_per_decoder():
         ("e32,z4,d32", "Bad block 'z4'"),
         ("c64,e32,d32", "Encoders must come first"),
         ("e32x2,c64,d32", "Only decoder blocks"),
+        ("e32,s16,c64,d32", "stem sN can only be the first block"),
+        ("s16,e32,c64,d32,d16,d8", "one per encoder"),
     ],
 )
 def test_bad_specs_are_named(spec, message):
@@ -40,6 +42,19 @@ def test_fewer_decoders_than_encoders_upsample_the_probabilities_to_the_input_si
     assert [layer.name for layer in model.layers[-3:]] == ["classes", "classes_up1", "classes_up2"]
     probabilities = np.asarray(model(np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype(np.float32)))
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_a_stem_halves_the_input_before_the_encoders_which_keep_their_names():
+    model = build_fcn("s8,e8,e16,c16,d16,d8", 64)
+    assert parse_spec("s8,e8,e16,c16,d16,d8").stem == 8
+    assert model.get_layer("stem_conv").output.shape == (None, 32, 32, 8)
+    assert model.get_layer("enc1_sepconv").output.shape == (None, 16, 16, 8)
+    assert model.get_layer("dec2_concat").output.shape == (None, 32, 32, 16 + 8)  # the stem is the last skip
+    assert model.output_shape == (None, 64, 64, 3) and model.layers[-1].name == "classes_up1"
+    full = build_fcn("s8,e8,c16,d16,d8", 64)  # one decoder per stage reaches the input itself
+    assert full.get_layer("dec2_concat").output.shape == (None, 64, 64, 16 + 3)
+    with pytest.raises(ValueError, match="multiple of 8 for 3 stride-2 stages"):
+        build_fcn("s8,e8,e16,c16,d16", 36)
 
 
 def test_input_size_must_divide_by_the_downsampling():

@@ -19,6 +19,8 @@ def test_loads_pairs_in_sorted_order_and_caches(tmp_path):
 
 
 def test_empty_and_missing_folders(tmp_path):
+    with pytest.raises(DatasetError, match="'.*nowhere' does not exist"):
+        list_pairs(tmp_path / "nowhere")
     with pytest.raises(DatasetError, match="no images/ folder"):
         list_pairs(tmp_path)
     (tmp_path / "images").mkdir()

@@ -2,12 +2,13 @@
 
 import csv
 
+import cv2
 import numpy as np
 import pytest
 from conftest import make_dataset
 
 from models import store, train
-from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift
+from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift, zoom
 
 
 def run_training(tmp_path, *extra):
@@ -47,6 +48,22 @@ def test_loss_falls_and_the_best_model_is_saved_with_its_card(data_dirs):
     model, loaded_card = store.load(data_dirs / "out" / "tiny")
     assert loaded_card == card and model.output_shape == (None, 32, 32, 3)
     assert not (data_dirs / "out" / "tiny.ckpt").exists()
+
+
+def test_a_far_check_set_weighs_as_much_as_validation_in_the_selection(data_dirs, capsys):
+    make_dataset(data_dirs / "far", 4, seed=3)
+    card = run_training(data_dirs, "--epochs", "2", "--val-far", str(data_dirs / "far"))
+    assert card["selection"] == pytest.approx((card["validation"]["final_score"] + card["far_check"]["final_score"]) / 2)
+    with open(data_dirs / "out" / "tiny.history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert max(float(row["selection"]) for row in rows) == pytest.approx(card["selection"])
+    assert "far check set" in capsys.readouterr().out
+    card = run_training(data_dirs, "--epochs", "2", "--save-every", "1", "--lr", "0", "--out",
+                        str(data_dirs / "out" / "snap"))  # fmt: skip
+    for epoch in (1, 2):  # every epoch's snapshot, whether or not it was the best
+        assert store.read_card(data_dirs / "out" / f"snap.epoch00{epoch}")["epochs_trained"] == epoch
+    with pytest.raises(ValueError, match="--val-far needs --val"):
+        train.train(train.parse_args(["--train", str(data_dirs / "train"), "--val-far", "x", "--out", "y"]))
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, capsys):
@@ -91,6 +108,50 @@ def test_augmentations_keep_images_and_masks_aligned():
     assert (pasted_image[pasted_classes == 2, 0] > 100).all()
     augmented = Augmenter(parse_augmentations("all"), cutouts)(image, classes, rng)
     assert augmented[0].shape == image.shape and augmented[1].shape == classes.shape
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.8, 1.25, 1.5])
+def test_zoom_keeps_the_size_and_scales_the_target_with_its_mask(scale):
+    image = np.zeros((64, 64, 3), np.uint8)
+    classes = np.zeros((64, 64), np.uint8)
+    image[24:40, 24:40] = (200, 0, 0)
+    classes[24:40, 24:40] = 2
+    zoomed_image, zoomed_classes = zoom(image, classes, np.random.default_rng(1), scales=(scale, scale))
+    assert zoomed_image.shape == image.shape and zoomed_classes.shape == classes.shape
+    target = zoomed_classes == 2
+    _, _, stats, _ = cv2.connectedComponentsWithStats(target.astype(np.uint8))
+    largest = stats[1:, cv2.CC_STAT_AREA].max()  # a shrunk frame's mirrored border may repeat the target
+    assert largest <= 256 * scale**2 * 1.3 and (scale > 1 or largest >= 256 * scale**2 * 0.7)
+    assert (zoomed_image[target, 0] > 100).mean() > 0.9
+
+
+def test_paste_draws_heights_down_to_a_few_pixels():
+    rng = np.random.default_rng(0)
+    cutout_image = np.zeros((64, 64, 3), np.uint8)
+    cutout_classes = np.zeros((64, 64), np.uint8)
+    cutout_classes[:, 24:40] = 2
+    (cutout,) = collect_targets(cutout_image[None], cutout_classes[None])
+    heights = []
+    for _ in range(200):
+        _, pasted = paste_target(np.zeros((256, 256, 3), np.uint8), np.zeros((256, 256), np.uint8), cutout, rng)
+        rows = np.nonzero((pasted == 2).any(axis=1))[0]
+        heights.append(len(rows))
+    assert min(heights) <= 5 and max(heights) >= 40
+
+
+def test_far_targets_and_hard_negatives_are_drawn_more_often(data_dirs, capsys):
+    run_training(data_dirs, "--epochs", "1")
+    args = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
+                             "--init", str(data_dirs / "out" / "tiny"), "--hard-negative-repeat", "2"])  # fmt: skip
+    data = train.load_dataset(data_dirs / "train", 32)
+    pool = train.sampling_pool(args, data)
+    counts = np.bincount(pool, minlength=len(data))
+    far = train.is_far(train.target_areas(data.classes))
+    hard = train.mine_hard_negatives(train.init_at_size(args.init, 32), data)
+    assert (counts == 1 + 2 * far + hard.astype(bool).any() * np.isin(np.arange(len(data)), hard)).all()
+    assert "Far targets (4-100 px at 256)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="give --init"):
+        train.sampling_pool(train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"]), data)
 
 
 def test_unknown_augmentation_is_named():

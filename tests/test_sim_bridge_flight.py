@@ -117,3 +117,31 @@ def test_writer_never_overwrites(tmp_path):
     with pytest.raises(FileExistsError):
         FlightWriter(path, "test")
     assert path.read_text() == "precious"
+
+
+def test_decisions_round_trip_and_version_1_files_still_read(tmp_path):
+    path = tmp_path / "f.flight.jsonl"
+    with FlightWriter(path, "test") as writer:
+        index = writer.write_frame(100.0, payload(1))
+        writer.write_decision(100.01, {"status": "candidate", "position": None, "candidates": []}, index)
+        with pytest.raises(ValueError, match="a decision must have a status"):
+            writer.write_decision(100.02, {"position": None}, index)
+    flight = read_flight(path)
+    assert flight.header["version"] == 2 and len(flight.decisions) == 1
+    decision = flight.decisions[0]
+    assert (decision.t, decision.frame, decision.data) == (
+        100.01,
+        0,
+        {"status": "candidate", "position": None, "candidates": []},
+    )
+
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    path.write_text("\n".join([json.dumps({**header, "version": 1}), lines[1]]) + "\n")
+    assert len(read_flight(path).frames) == 1
+    path.write_text("\n".join([json.dumps({**header, "version": 3}), lines[1]]) + "\n")
+    with pytest.raises(FlightFormatError, match="unsupported version 3 \\(expected 1 or 2\\)"):
+        read_flight(path)
+    path.write_text("\n".join([lines[0], json.dumps({"type": "decision", "t": 1.0})]) + "\n")
+    with pytest.raises(FlightFormatError, match="decision line without 'status'"):
+        read_flight(path)

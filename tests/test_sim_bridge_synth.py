@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
+import pytest
 from flight_helpers import FRAMES, expected_transitions
 
+from sim_bridge import synth
+from sim_bridge.flight import read_flight
 from sim_bridge.geometry import Intrinsics, pixel_to_world
 from sim_bridge.protocol import parse_sensor_frame
-from sim_bridge.synth import IMAGE_SIZE, TARGET, synthesize
+from sim_bridge.synth import IMAGE_SIZE, OTHER, TARGET, parse_ranges, synthesize
 
 MAX_TRUTH_ERROR_M = 0.05
 
@@ -54,3 +59,29 @@ def test_same_seed_same_bytes(tmp_path):
     synthesize(tmp_path / "c.flight.jsonl.gz", 3, seed=8)
     a, b, c = ((tmp_path / f"{name}.flight.jsonl.gz").read_bytes() for name in "abc")
     assert a == b and a != c
+
+
+def test_tracker_options_hide_the_target_add_a_distractor_and_stop_it(tmp_path):
+    path = tmp_path / "options.flight.jsonl.gz"
+    synthesize(path, 30, seed=1, target_speed=0.0, wobble=0.3, hidden={12, 13}, distractors={15})
+    flight = read_flight(path)
+    assert (
+        flight.header["source"]
+        == "sim_bridge.synth frames=30 seed=1 target_speed=0 wobble=0.3 hide=12-13 distractor=15"
+    )
+    target = [np.count_nonzero(frame.truth.mask == TARGET) for frame in flight.frames]
+    assert target[11] > 100 and target[12] == target[13] == 0 and target[14] > 100
+    assert not flight.frames[12].truth.visible and flight.frames[14].truth.visible
+    others = [np.count_nonzero(frame.truth.mask == OTHER) for frame in flight.frames]
+    red = parse_sensor_frame(flight.frames[15].data).rgb[flight.frames[15].truth.mask == OTHER]
+    assert others[15] > others[14] + 100 and (red[:, 0] > 2 * red[:, 1]).mean() > 0.5  # dressed like the target
+    still = [frame.truth.position for frame in flight.frames if frame.truth.visible]
+    assert np.ptp(np.array(still)[:, :2], axis=0).max() < 0.5  # a standing target (its visible part shifts a little)
+
+
+def test_parse_ranges():
+    assert doctest.testmod(synth).failed == 0
+    assert parse_ranges("3, 7-9,") == {3, 7, 8, 9} and parse_ranges("") == set()
+    for bad in ("a", "5-3", "-1"):
+        with pytest.raises(ValueError):
+            parse_ranges(bad)

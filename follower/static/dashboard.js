@@ -24,7 +24,18 @@ function showState(state) {
   const latency = state.latency_ms;
   $("latency").textContent = latency ? `${latency.p50.toFixed(1)} / ${latency.p95.toFixed(1)} ms` : "–";
   for (const key of ["frames", "processed", "dropped", "rejected"]) $(key).textContent = state[key];
+  showTracker(state.tracker);
   $("last-rejection").textContent = state.last_rejection || "–";
+}
+
+// The tracker: its status (and, while the target goes unseen, for how many frames), candidates, counters.
+function showTracker(tracker) {
+  const unseen = tracker.misses > 0 && ["coasting", "holding", "lost"].includes(tracker.status);
+  $("tracker").textContent = `${tracker.name}: ${tracker.status}${unseen ? ` (${tracker.misses} frames unseen)` : ""}`;
+  const candidate = (c) => `(${c.position.map((v) => v.toFixed(1)).join(", ")}) m, ${c.hits} hit${c.hits === 1 ? "" : "s"}`;
+  $("candidates").textContent = tracker.candidates.map(candidate).join("; ") || "–";
+  $("track-misses").textContent = tracker.track_misses;
+  $("coasting").textContent = `${tracker.coasting_frames} / ${tracker.candidate_frames}`;
 }
 
 function showFrame(frame) {
@@ -40,14 +51,16 @@ function gridStep(span) {
   return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= raw);
 }
 
-// Top-down plot in the world frame (ROS: x forward, y left), drawn with +x up and +y to the left.
-function drawTrack(track) {
+// Top-down plot in the world frame (ROS: x forward, y left), drawn with +x up and +y to the left: the drone,
+// the target positions sent, the raw detections and the current candidates.
+function drawTrack(track, candidates) {
   const canvas = $("track");
   const ctx = canvas.getContext("2d");
   const size = canvas.width;
   ctx.fillStyle = "#0b0d10";
   ctx.fillRect(0, 0, size, size);
-  const points = track.drone.concat(track.targets);
+  const candidatePoints = candidates.map((c) => c.position.slice(0, 2));
+  const points = track.drone.concat(track.targets, track.detections, candidatePoints);
   if (!points.length) return;
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);
@@ -72,6 +85,19 @@ function drawTrack(track) {
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillText(`grid ${step} m`, 6, size - 6);
 
+  ctx.strokeStyle = "#8c95a3";
+  ctx.lineWidth = 1;
+  for (const p of track.detections) {
+    const [sx, sy] = toScreen(p);
+    ctx.beginPath(); ctx.moveTo(sx - 3, sy - 3); ctx.lineTo(sx + 3, sy + 3);
+    ctx.moveTo(sx - 3, sy + 3); ctx.lineTo(sx + 3, sy - 3); ctx.stroke();
+  }
+  ctx.strokeStyle = "#ffb347";
+  ctx.lineWidth = 2;
+  for (const p of candidatePoints) {
+    const [sx, sy] = toScreen(p);
+    ctx.beginPath(); ctx.arc(sx, sy, 7, 0, 2 * Math.PI); ctx.stroke();
+  }
   ctx.fillStyle = "#4d7dff";
   track.targets.forEach((p, i) => {
     const [sx, sy] = toScreen(p);
@@ -104,5 +130,5 @@ events.onmessage = (message) => {
   const state = JSON.parse(message.data);
   showState(state);
   if (state.frame) showFrame(state.frame);
-  drawTrack(state.track);
+  drawTrack(state.track, state.tracker.candidates);
 };
