@@ -7,7 +7,8 @@ import pytest
 from conftest import write_pair
 
 from models import build_fcn, save
-from models.evaluate import EvalSet, main as evaluate_main, size_figures
+from models.evaluate import EvalSet, size_figures
+from models.evaluate import main as evaluate_main
 from models.scoring import ScenarioScore, predicted_mask
 from models.sizes import bucket_of, is_far, native_area, target_areas
 

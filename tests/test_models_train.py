@@ -53,7 +53,8 @@ def test_loss_falls_and_the_best_model_is_saved_with_its_card(data_dirs):
 def test_a_far_check_set_weighs_as_much_as_validation_in_the_selection(data_dirs, capsys):
     make_dataset(data_dirs / "far", 4, seed=3)
     card = run_training(data_dirs, "--epochs", "2", "--val-far", str(data_dirs / "far"))
-    assert card["selection"] == pytest.approx((card["validation"]["final_score"] + card["far_check"]["final_score"]) / 2)
+    scores = card["validation"]["final_score"], card["far_check"]["final_score"]
+    assert card["selection"] == pytest.approx(sum(scores) / 2)
     with open(data_dirs / "out" / "tiny.history.csv") as f:
         rows = list(csv.DictReader(f))
     assert max(float(row["selection"]) for row in rows) == pytest.approx(card["selection"])
