@@ -3,7 +3,9 @@
 Each key ``KEY`` is set by the environment variable ``FOLLOWER_KEY`` and by the flag ``--key`` (lower case,
 dashes for underscores); flags win over the environment, the environment over the defaults. Values are
 converted to the type of their default (float for the intrinsics, whose default ``None`` means "from the
-depth image's width": fx = fy = W, cx = cy = W / 2) and checked once, here.
+depth image's width": fx = fy = W, cx = cy = W / 2; a switch such as ``--pred-viz`` is a flag without a value,
+and ``true``/``false``, ``1``/``0``, ``yes``/``no`` or ``on``/``off`` in its variable) and checked once, here.
+Errors name what the user typed: ``FOLLOWER_PORT`` for the environment, ``PORT`` for a flag's value.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "PING_INTERVAL": 2.0,
     "PING_TIMEOUT": 10.0,
     "THRESHOLD": 0.5,
-    "MIN_PIXELS": 10,
+    "MIN_PIXELS": 5,
     "LOST_AFTER": 6,
     "TRACKER": "kalman",
     "CONFIRM_HITS": 2,
@@ -42,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "WARN_INTERVAL": 5.0,
     "LOG_LEVEL": "INFO",
     "RECORD": "",
+    "PRED_VIZ": False,
 }
 
 HELP = {
@@ -67,15 +70,24 @@ HELP = {
     "ACCEL_NOISE": "kalman: standard deviation (m/s^2) of the target's acceleration (process noise)",
     "INFERENCE_THREADS": "threads TensorFlow splits each network op over, 0 for one per core; 1 answered the "
     "simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
-    "FX": "focal length in pixels along image columns (default: the depth image width)",
-    "FY": "focal length in pixels along image rows (default: the depth image width)",
-    "CX": "principal point column (default: half the depth image width)",
-    "CY": "principal point row (default: half the depth image width)",
+    "FX": "focal length in pixels along image columns",
+    "FY": "focal length in pixels along image rows",
+    "CX": "principal point column",
+    "CY": "principal point row",
     "STATS_INTERVAL": "seconds between statistics lines",
-    "WARN_INTERVAL": "at most one warning per kind of rejected frame in this many seconds",
+    "WARN_INTERVAL": "at most one warning per kind of rejected frame or dropped packet in this many seconds",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "RECORD": "directory to record every connection into, as <UTC time>.flight.jsonl.gz (see docs/flights.md)",
+    "PRED_VIZ": "print the address of the live view (also served without this flag) and open it in a browser",
 }
+# What a default of None stands for, in --help.
+DERIVED = {
+    "FX": "the depth image width",
+    "FY": "the depth image width",
+    "CX": "half the depth image width",
+    "CY": "half the depth image width",
+}
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRACKERS = ("kalman", "none")
@@ -86,42 +98,47 @@ class ConfigError(ValueError):
     """A setting with a value of the wrong type or out of range."""
 
 
+class Environment(dict):
+    """Settings read from ``FOLLOWER_*`` variables, raw strings: errors name the variable (``FOLLOWER_PORT``)."""
+
+
 def value_type(key: str) -> type:
     """The type a setting's values are converted to."""
     default = DEFAULTS[key]
     return float if default is None else type(default)
 
 
-def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+def from_environ(environ: Mapping[str, str]) -> Environment:
     """The settings present as ``FOLLOWER_KEY`` variables, raw strings."""
-    return {key: environ[ENV_PREFIX + key] for key in DEFAULTS if ENV_PREFIX + key in environ}
+    return Environment({key: environ[ENV_PREFIX + key] for key in DEFAULTS if ENV_PREFIX + key in environ})
 
 
 def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """The defaults updated by each layer in turn, converted and validated; raises ConfigError."""
+    """The defaults updated by each layer in turn, converted and validated; raises ConfigError naming the
+    setting as its layer spells it (an `Environment`'s as ``FOLLOWER_KEY``)."""
     config = dict(DEFAULTS)
+    names = {key: key for key in DEFAULTS}
     for layer in layers:
         for key, value in layer.items():
             if key not in DEFAULTS:
                 raise ConfigError(f"Unknown setting {key!r}; known: {', '.join(DEFAULTS)}")
             if value is not None:
-                config[key] = _convert(key, value)
-    _validate(config)
+                names[key] = ENV_PREFIX + key if isinstance(layer, Environment) else key
+                config[key] = _convert(key, value, names[key])
+    _validate(config, names)
     return config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--key`` flag per setting; unset flags parse as None, so they override nothing."""
     for key, default in DEFAULTS.items():
-        shown = "derived" if default is None else "none" if default == "" else default
-        parser.add_argument(
-            "--" + key.lower().replace("_", "-"),
-            dest=key,
-            type=str,
-            default=None,
-            metavar=value_type(key).__name__.upper(),
-            help=f"{HELP[key]} (default: {shown}; env {ENV_PREFIX}{key})",
-        )
+        shown = DERIVED.get(key, "none" if default == "" else default)
+        flag, help_text = "--" + key.lower().replace("_", "-"), f"{HELP[key]} (default: {shown}; env {ENV_PREFIX}{key})"
+        if value_type(key) is bool:
+            parser.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+        else:
+            metavar = value_type(key).__name__.upper()
+            parser.add_argument(flag, dest=key, type=str, default=None, metavar=metavar, help=help_text)
 
 
 def from_arguments(namespace: argparse.Namespace) -> dict[str, Any]:
@@ -142,11 +159,6 @@ def parse_args(
     )
     parser.add_argument("weights", help="model to serve, e.g. weights/model_weights (NAME.keras + card)")
     add_arguments(parser)
-    parser.add_argument(
-        "--pred-viz",
-        action="store_true",
-        help="print the address of the live view (also served without this flag) and open it in a browser",
-    )
     args = parser.parse_args(argv)
     try:
         config = resolve(from_environ(os.environ if environ is None else environ), from_arguments(args))
@@ -155,18 +167,24 @@ def parse_args(
     return args, config
 
 
-def _convert(key: str, value: Any) -> Any:
-    """``value`` converted to the setting's type, or ConfigError naming the key."""
+def _convert(key: str, value: Any, name: str) -> Any:
+    """``value`` converted to the setting's type, or ConfigError naming the setting as ``name``."""
     kind = value_type(key)
     try:
-        converted = kind(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be {kind.__name__}. Received: {key}={value!r}") from None
+        converted = _to_bool(value) if kind is bool else kind(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, KeyError):
+        expected = "true or false" if kind is bool else kind.__name__
+        raise ConfigError(f"{name} must be {expected}. Received: {name}={value!r}") from None
     return CASE[key](converted) if key in CASE else converted
 
 
-def _validate(config: dict[str, Any]) -> None:
-    """Range checks that span the whole configuration."""
+def _to_bool(value: Any) -> bool:
+    """A switch's value: a bool, or one of `BOOLEANS` (any case); KeyError otherwise."""
+    return value if isinstance(value, bool) else BOOLEANS[str(value).strip().lower()]
+
+
+def _validate(config: dict[str, Any], names: Mapping[str, str]) -> None:
+    """Range checks that span the whole configuration; errors name each setting as ``names`` spells it."""
     checks = [
         ("PORT", 0 < config["PORT"] < 65536, "between 1 and 65535"),
         (
@@ -195,4 +213,4 @@ def _validate(config: dict[str, Any]) -> None:
     checks += [(key, config[key] is None or math.isfinite(config[key]), "finite") for key in ("CX", "CY")]
     for key, ok, expected in checks:
         if not ok:
-            raise ConfigError(f"{key} must be {expected}. Received: {key}={config[key]!r}")
+            raise ConfigError(f"{names[key]} must be {expected}. Received: {names[key]}={config[key]!r}")

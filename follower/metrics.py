@@ -36,6 +36,7 @@ STATE_COUNTERS = {
     "follower_frames_processed_total": ("processed", "Frames that went through the whole pipeline."),
     "follower_frames_dropped_total": ("dropped", "Frames replaced by a newer one before processing."),
     "follower_frames_failed_total": ("errors", "Frames whose processing raised an unexpected error."),
+    "follower_packets_dropped_total": ("bad_packets", "Malformed packets dropped unread (the connection is kept)."),
     "follower_detections_total": ("detections", "Processed frames in which the target was located."),
     "follower_target_found_total": ("found", "Switches from PATROL to FOLLOW."),
     "follower_target_lost_total": ("lost", "Switches from FOLLOW to PATROL after losing the target."),

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from follower.config import DEFAULTS
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge import protocol
 from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
@@ -29,8 +30,8 @@ Segment = Callable[[np.ndarray], np.ndarray]
 class Settings:
     """What the pipeline needs from the configuration; intrinsics left None come from the depth width."""
 
-    threshold: float = 0.5
-    min_pixels: int = 10
+    threshold: float = DEFAULTS["THRESHOLD"]
+    min_pixels: int = DEFAULTS["MIN_PIXELS"]
     fx: float | None = None
     fy: float | None = None
     cx: float | None = None

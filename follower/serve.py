@@ -2,23 +2,29 @@
 
 Start-up checks run before listening, each ending with a clear error and exit status 1: the port must be
 free (checked first, because loading the model takes seconds) and the model must load. SIGINT and SIGTERM
-disconnect the clients and stop the server with status 0. See `follower.config` for every setting.
+disconnect the clients and stop the server with status 0, within `SHUTDOWN_GRACE_S` whatever the clients did:
+past it, the process exits at once, with a line that says so. TensorFlow's C++ start-up lines (absl, oneDNN,
+cpu_feature_guard) are hidden unless ``--log-level DEBUG``. See `follower.config` for every setting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from follower import config as config_module
 
 if TYPE_CHECKING:
+    from eventlet.greenthread import GreenThread
+
     from follower.server import FollowerServer
 
 logger = logging.getLogger("follower")
@@ -47,7 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status."""
     args, config = config_module.parse_args(argv)
     logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         check_port(config["HOST"], config["PORT"])
         server, listener = _start(args.weights, config)
@@ -57,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.info("Interrupted before serving")
         return 130
-    if args.pred_viz:
+    if config["PRED_VIZ"]:
         from follower import dashboard
 
         dashboard.show(config["HOST"], config["PORT"])
@@ -69,8 +74,9 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed on import otherwise
     import eventlet
 
-    import models
-    from follower.segmenter import Segmenter, set_inference_threads
+    with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
+        import models
+        from follower.segmenter import Segmenter, set_inference_threads
     from follower.server import FollowerServer
 
     threads = set_inference_threads(config["INFERENCE_THREADS"])
@@ -95,7 +101,43 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
         segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.device, threads or "one per core",
         config["HOST"], config["PORT"], config["PING_INTERVAL"],
     )  # fmt: skip
+    if config["RECORD"]:
+        logger.info("Recording every connection into %s", config["RECORD"])
     return server, listener
+
+
+@contextlib.contextmanager
+def quiet_tensorflow(show: bool) -> Iterator[None]:
+    """Import TensorFlow inside this block without its C++ start-up lines, unless ``show``.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` hides TensorFlow's own INFO and WARNING lines (cpu_feature_guard), but not the
+    oneDNN notice, which two of its libraries (libtensorflow_framework and the profiler's), each with its own
+    copy of absl, log before absl is initialised: hence twice. Standard error goes to a file meanwhile; what
+    was written there is dropped, or printed as it was when the block raises.
+    """
+    if show:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            _restore_stderr(saved)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        _restore_stderr(saved)
+
+
+def _restore_stderr(saved: int) -> None:
+    """Point file descriptor 2 back at the standard error saved as ``saved``."""
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 def _serve(server: FollowerServer, listener: socket.socket) -> int:
@@ -103,6 +145,7 @@ def _serve(server: FollowerServer, listener: socket.socket) -> int:
 
     The signal handlers only record the signal: an exception raised from them would land in whichever
     green thread happens to run, which may swallow it. The main green thread polls for it instead.
+    Stopping gets `SHUTDOWN_GRACE_S`; past it the process exits at once (``os._exit``), with a line saying so.
     """
     import eventlet
     import eventlet.wsgi
@@ -120,16 +163,29 @@ def _serve(server: FollowerServer, listener: socket.socket) -> int:
     else:
         logger.error("The web server stopped unexpectedly")
         status = 1
-    server.disconnect_all()
-    with eventlet.Timeout(SHUTDOWN_GRACE_S, False):
-        web.kill()
+    stopped = _stop(server, web)
     listener.close()
     counts = server.state.counts
     logger.info(
         "Stopped after %d frames (%d dropped, %d rejected)",
         counts["processed"], counts["dropped"], counts["rejected"],
     )  # fmt: skip
+    if not stopped:
+        logger.warning("Connections still open after %g s: exiting without waiting for them", SHUTDOWN_GRACE_S)
+        logging.shutdown()
+        os._exit(status)
     return status
+
+
+def _stop(server: FollowerServer, web: GreenThread) -> bool:
+    """Disconnect the clients and stop the web server; False when that took more than `SHUTDOWN_GRACE_S`."""
+    import eventlet
+
+    with eventlet.Timeout(SHUTDOWN_GRACE_S, False):
+        server.disconnect_all()
+        web.kill()
+        return True
+    return False
 
 
 if __name__ == "__main__":

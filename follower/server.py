@@ -5,12 +5,19 @@ It only moves messages: a ``sensor_frame`` goes into the `FollowerState`'s singl
 finds the follower idle runs the pipeline on the newest waiting frame in a native thread (eventlet's tpool),
 emits the resulting events to the frame's sender, and repeats until the slot is empty. The hub never runs
 the network, and a frame that waits while a newer one arrives is dropped, so latency cannot accumulate.
+
+Malformed packets: a WebSocket message that is not an Engine.IO packet, a binary message or binary event (the
+simulator sends text only; a binary event's attachments are never awaited) and a Socket.IO packet that does not
+decode, or an event without a name, are dropped with one warning line (rate-limited per kind, counted in
+``/healthz``), and the connection is kept: the simulator's next frame is served as usual. Engine.IO's own
+limits still close a connection (a message over `MAX_MESSAGE_BYTES`, a WebSocket protocol error).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import reprlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
@@ -29,14 +36,63 @@ from sim_bridge.protocol import SENSOR_FRAME, ProtocolError
 logger = logging.getLogger("follower")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+ENGINE_PACKET_TYPES = "0123456"  # Engine.IO 4: OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP
+BINARY_PACKET_TYPES = "56"  # Socket.IO: BINARY_EVENT, BINARY_ACK
+
+# (engine session id, kind of packet, what is wrong with it), for a packet dropped unread.
+ReportPacket = Callable[[str, str, str], None]
+
+_preview = reprlib.Repr()  # short reprs of what a client sent, for log lines
+_preview.maxstring = _preview.maxother = 100
+
+
+def engine_packet_problem(message: str | bytes | None) -> str | None:
+    """What makes a WebSocket message unreadable as an Engine.IO packet, or None (binary messages and the
+    end of the connection, None, are readable)."""
+    if not isinstance(message, str):
+        return None
+    if not message:
+        return "empty message"
+    if message[0] not in ENGINE_PACKET_TYPES:
+        return f"unknown packet type {message[:1]!r}"
+    return None
+
+
+class _CheckedWebSocket:
+    """A WebSocket whose `wait` skips the messages that are not Engine.IO packets, reporting each.
+
+    engine.io decodes a message before its reading loop's error handling: one that does not decode ends the
+    loop with an exception and leaves the session open for good, and shutting down then waits forever on its
+    queue.
+    """
+
+    def __init__(self, ws: Any, sid: str, report: ReportPacket) -> None:
+        self._ws = ws
+        self._sid = sid
+        self._report = report
+
+    def wait(self) -> str | bytes | None:
+        """The next Engine.IO packet (None when the connection ends)."""
+        while True:
+            message = self._ws.wait()
+            problem = engine_packet_problem(message)
+            if problem is None:
+                return message
+            self._report(self._sid, "Engine.IO", problem)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
 
 
 class _SimulatorSocket(eio_socket.Socket):
-    """An Engine.IO socket that answers its client's PING with a PONG, as the simulator expects.
+    """An Engine.IO socket that answers its client's PING with a PONG, as the simulator expects, and skips
+    WebSocket messages that are not Engine.IO packets (``report_packet`` says so).
 
     Engine.IO 4 servers send the PINGs themselves and ignore a client's; the simulator sends its own every
     25 s and counts every PING or PONG it receives as a sign of life.
     """
+
+    report_packet: ReportPacket
 
     def receive(self, pkt: eio_packet.Packet) -> None:
         """Handle one packet from the client."""
@@ -45,24 +101,45 @@ class _SimulatorSocket(eio_socket.Socket):
         else:
             super().receive(pkt)
 
+    def _websocket_handler(self, ws: Any) -> list:
+        return super()._websocket_handler(_CheckedWebSocket(ws, self.sid, self.report_packet))
+
 
 class SimulatorServer(socketio.Server):
     """A Socket.IO server that also serves the simulator's old client.
 
     That client never sends the Socket.IO CONNECT packet: its first event connects its engine session to
-    ``/`` implicitly, as socket.io v2 servers did. Clients that do send CONNECT are served as usual.
+    ``/`` implicitly, as socket.io v2 servers did. Clients that do send CONNECT are served as usual. Malformed
+    packets are dropped (see the module docstring) and reported to ``report_packet``.
     """
 
+    def __init__(self, *args: Any, report_packet: ReportPacket, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.report_packet = report_packet
+
     def _handle_eio_connect(self, eio_sid: str, environ: dict) -> Any:
-        """Accept an engine session, with a socket that answers the client's PINGs."""
+        """Accept an engine session, with a socket that answers the client's PINGs and skips non-packets."""
         result = super()._handle_eio_connect(eio_sid, environ)
         engine_socket = self.eio.sockets.get(eio_sid)
         if type(engine_socket) is eio_socket.Socket:
             engine_socket.__class__ = _SimulatorSocket
+            engine_socket.report_packet = self.report_packet
         return result
 
-    def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: list) -> None:
+    def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """Dispatch one Socket.IO packet, or drop it with a report: binary, or one that does not decode."""
+        if isinstance(data, (bytes, bytearray)) or (isinstance(data, str) and data[:1] in BINARY_PACKET_TYPES):
+            self.report_packet(eio_sid, "binary", "the simulator sends text only")
+            return
+        try:
+            super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, IndexError, KeyError, RecursionError) as error:
+            self.report_packet(eio_sid, "Socket.IO", f"{type(error).__name__}: {_preview.repr(str(error))}")
+
+    def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
         """Connect ``/`` first for an engine session that sends an event without having connected it."""
+        if not (isinstance(data, list) and data and isinstance(data[0], str)):
+            raise ValueError(f"an event must be a list that starts with its name. Received: {_preview.repr(data)}")
         namespace = namespace or "/"
         if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
             logger.info("Engine session %s sent an event without CONNECT: connecting it to / implicitly", eio_sid)
@@ -90,6 +167,7 @@ class FollowerServer:
             ping_interval=config["PING_INTERVAL"],
             ping_timeout=config["PING_TIMEOUT"],
             max_http_buffer_size=MAX_MESSAGE_BYTES,
+            report_packet=self.state.bad_packet,
         )
         self.sio.on("connect", self._handle_connect)
         self.sio.on("disconnect", self._handle_disconnect)
@@ -109,9 +187,15 @@ class FollowerServer:
         self.sio.start_background_task(self._log_stats)
 
     def disconnect_all(self) -> None:
-        """Close every client's connection (at shutdown), the dashboard's streams included."""
+        """Close every client's connection (at shutdown), the dashboard's streams included.
+
+        Each engine session is sent CLOSE without waiting for it to go out: engine.io's own `disconnect` waits
+        for each session's writer, which may be gone.
+        """
         self.dashboard.close()
-        self.sio.eio.disconnect()
+        for engine_socket in list(self.sio.eio.sockets.values()):
+            engine_socket.close(wait=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
+        self.sio.eio.sockets.clear()
         self.recorder.close_all()
 
     def _handle_connect(self, sid: str, environ: dict, auth: Any = None) -> None:

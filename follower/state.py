@@ -3,8 +3,8 @@
 It holds the newest waiting frame (a single slot: a newer frame replaces a waiting one, which is dropped and
 counted; nothing queues), the tracker (`follower.tracking`) and its last decision, the counters, and the
 latencies since the last statistics line. It also writes the follower's log lines: "Target found!", "Target
-switched", "Target lost!", rate-limited warnings for rejected frames, and the statistics. Time comes from
-``clock`` (seconds, monotonic) so tests can drive it.
+switched", "Target lost!", rate-limited warnings for rejected frames and dropped packets, and the statistics.
+Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sim_bridge.protocol import Event, ProtocolError
 
 logger = logging.getLogger("follower")
 
-COUNTERS = ("received", "processed", "dropped", "rejected", "errors", "detections", "found", "lost")
+COUNTERS = ("received", "processed", "dropped", "rejected", "errors", "detections", "found", "lost", "bad_packets")
 # Tracker counters: frames whose decision had this status, and detections outside the followed target's gate.
 STATUS_COUNTERS = {
     Status.CANDIDATE: "candidate_frames",
@@ -168,6 +168,14 @@ class FollowerState:
             more = f" ({held} more like it since the last warning)" if held else ""
             logger.warning("Rejected sensor_frame from %s: %s%s", pending.sid, error, more)
 
+    def bad_packet(self, sid: str, kind: str, detail: str) -> None:
+        """Count an Engine.IO or Socket.IO packet dropped unread, and warn (rate-limited per ``kind``)."""
+        self._count("bad_packets")
+        allowed, held = self._warnings.allow(("packet", kind))
+        if allowed:
+            more = f" ({held} more like it since the last warning)" if held else ""
+            logger.warning("Dropped a packet from %s: %s: %s%s", sid, kind, detail, more)
+
     def fail(self, pending: Pending, error: BaseException) -> None:
         """Count a frame that broke the pipeline itself, and log it with its traceback (rate-limited)."""
         self._count("errors")
@@ -219,6 +227,7 @@ class FollowerState:
             "frames_dropped": self.counts["dropped"],
             "frames_rejected": self.counts["rejected"],
             "frames_failed": self.counts["errors"],
+            "packets_dropped": self.counts["bad_packets"],
             "last_frame_age_s": age,
             "last_position": self.last_position,
         }

@@ -7,11 +7,11 @@ A flight is JSON Lines, gzip-compressed when the name ends in ``.gz``. Every lin
   "source": free text, "intrinsics": {"fx", "fy", "cx", "cy"}}``; an intrinsic that is null is derived from the
   depth image's width W (fx = fy = W, cx = cy = W / 2), as the follower does.
 - ``frame``: ``{"type": "frame", "index": n, "t": receive time, "data": {...}}``, ``data`` the ``sensor_frame``
-  payload exactly as received (base64 strings untouched), ``index`` counting from 0, ``t`` in seconds since
-  the Unix epoch. Optional ``"truth": {"position": [x, y, z] | null, "visible": bool, "mask": base64 PNG}``:
-  the target's world position (metres, ROS convention; see `sim_bridge.synth` for its definition), whether any
-  of it is in view, and a class mask (uint8 PNG, one value per pixel of the depth image: 0 background, 1 other
-  people, 2 target).
+  payload exactly as received (base64 strings untouched; any JSON value: a malformed frame is recorded as it
+  came too), ``index`` counting from 0, ``t`` in seconds since the Unix epoch. Optional
+  ``"truth": {"position": [x, y, z] | null, "visible": bool, "mask": base64 PNG}``: the target's world
+  position (metres, ROS convention; see `sim_bridge.synth` for its definition), whether any of it is in view,
+  and a class mask (uint8 PNG, one value per pixel of the depth image: 0 background, 1 other people, 2 target).
 - ``event``: ``{"type": "event", "t": send time, "name": ..., "data": {...}, "frame": n | null}``: an event
   the server sent, ``frame`` the index of the frame it answers when known.
 - ``decision`` (since version 2): ``{"type": "decision", "t": time, "frame": n | null, "status": ...,
@@ -98,11 +98,12 @@ class Truth:
 
 @dataclass(frozen=True)
 class RecordedFrame:
-    """A ``sensor_frame`` as received: its index, receive time (epoch seconds), payload and optional truth."""
+    """A ``sensor_frame`` as received: its index, receive time (epoch seconds), payload (any JSON value: a
+    malformed frame's too) and optional truth."""
 
     index: int
     t: float
-    data: dict[str, Any]
+    data: Any
     truth: Truth | None = None
 
 
@@ -210,8 +211,8 @@ class FlightWriter:
             self.close()
             raise
 
-    def write_frame(self, t: float, data: Mapping[str, Any], truth: Truth | None = None) -> int:
-        """Append a received ``sensor_frame`` payload; returns its frame index."""
+    def write_frame(self, t: float, data: Any, truth: Truth | None = None) -> int:
+        """Append a received ``sensor_frame`` payload (any JSON value, as received); returns its frame index."""
         record: dict[str, Any] = {"type": "frame", "index": self.frames, "t": float(t), "data": data}
         if truth is not None:
             record["truth"] = truth.to_json()
@@ -339,8 +340,6 @@ def _add_record(flight: Flight, path: Path, number: int, record: Any) -> None:
     kind = record.get("type") if isinstance(record, dict) else None
     try:
         if kind == "frame":
-            if not isinstance(record["data"], dict):
-                raise ValueError("frame data must be an object")
             truth = record.get("truth")
             flight.frames.append(
                 RecordedFrame(

@@ -11,6 +11,11 @@ JSON string:
 - ``rgb_image``: base64 of a JPEG, RGB (256x256 from the simulator).
 - ``depth_image``: base64 of a PNG, RGBA; depth in the red channel, ``depth_m = R * 50 / 255``.
 
+An image's size is read from its header (the JPEG's SOF marker, the PNG's IHDR chunk) before any pixel is
+decoded: one that declares a side over ``max_image_side`` (`MAX_IMAGE_SIDE`, 1024 px, four times the
+simulator's) is refused, so a small file that declares 20000x20000 pixels cannot make the decoder allocate
+gigabytes. RGB and depth may differ in size.
+
 Server → simulator (`Event` values, name and JSON payload): ``object_detected`` ``{"coords": [x, y, z]}``,
 ``object_lost`` ``{"data": ""}``, ``create_box_marker`` ``{"id", "pose", "dimensions", "color",
 "duration"}``, ``delete_marker`` ``{"id"}``. Coordinates are world metres, ROS convention, always finite.
@@ -26,6 +31,7 @@ import base64
 import binascii
 import math
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +52,16 @@ MARKER_DURATION_S = 0.4
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_SIDE = 1024
+MAX_NUMBER_CHARS = 64  # a timestamp
+MAX_POSE_CHARS = 256  # six N4 numbers: about 100 characters
+JPEG_MAX_SEGMENTS = 1000  # segments (and fill bytes) read before the SOF: a real JPEG has a dozen
+
+# JPEG markers (ITU T.81, B.1.1.3): start of scan, those without a length, the frames' SOF0..SOF15 but for
+# DHT (C4), JPG (C8) and DAC (CC), which share their range.
+_JPEG_SOS = 0xDA
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ProtocolError(ValueError):
@@ -75,6 +91,10 @@ class EncodingError(ProtocolError):
 
 class ImageDecodeError(ProtocolError):
     """Bytes that are not an image of the expected format, or that fail to decode."""
+
+
+class ImageTooLargeError(ProtocolError):
+    """An image whose header declares more pixels than the server decodes (a decompression bomb)."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +168,7 @@ def parse_pose(text: Any, field: str = "pose") -> Pose:
     >>> parse_pose("1.234,5678,0,0000,10,0000,0,0000,-90,0000,0,0000")
     Pose(x=1234.5678, y=0.0, z=10.0, roll=0.0, pitch=-90.0, yaw=0.0)
     """
-    if not isinstance(text, str):
-        raise FieldTypeError(field, f"expected a string, got {type(text).__name__}")
-    stripped = text.strip()
+    stripped = _short_string(text, field, MAX_POSE_CHARS).strip()
     for pattern, convert in _POSE_FORMATS:
         match = pattern.fullmatch(stripped)
         if match:
@@ -165,9 +183,7 @@ def parse_pose(text: Any, field: str = "pose") -> Pose:
 
 def parse_number(text: Any, field: str) -> float:
     """Parse one finite number: plain, with thousands separators (``1,234.5``) or a decimal comma."""
-    if not isinstance(text, str):
-        raise FieldTypeError(field, f"expected a string, got {type(text).__name__}")
-    stripped = text.strip()
+    stripped = _short_string(text, field, MAX_NUMBER_CHARS).strip()
     for pattern, convert in _SCALAR_FORMATS:
         if pattern.fullmatch(stripped):
             value = convert(stripped)
@@ -175,6 +191,15 @@ def parse_number(text: Any, field: str) -> float:
                 return value
             break
     raise NumberFormatError(field, f"expected a finite number, got {_preview(text)}")
+
+
+def _short_string(text: Any, field: str, limit: int) -> str:
+    """``text``, checked to be a string of at most ``limit`` characters."""
+    if not isinstance(text, str):
+        raise FieldTypeError(field, f"expected a string, got {type(text).__name__}")
+    if len(text) > limit:
+        raise NumberFormatError(field, f"expected at most {limit} characters, got {len(text)}")
+    return text
 
 
 def decode_base64(text: Any, field: str) -> bytes:
@@ -190,33 +215,82 @@ def decode_base64(text: Any, field: str) -> bytes:
     return data
 
 
-def decode_rgb(data: bytes, field: str = "rgb_image") -> np.ndarray:
-    """An RGB uint8 image (H, W, 3) from JPEG bytes."""
-    image = _imdecode(data, field, JPEG_MAGIC, "JPEG", cv2.IMREAD_COLOR)
+def decode_rgb(data: bytes, field: str = "rgb_image", max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
+    """An RGB uint8 image (H, W, 3) from JPEG bytes that declare at most ``max_side`` pixels a side."""
+    _check_magic(data, field, JPEG_MAGIC, "JPEG")
+    _check_size(jpeg_size(data, field), field, max_side)
+    image = _imdecode(data, field, "JPEG", cv2.IMREAD_COLOR)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def decode_depth_png(data: bytes, field: str = "depth_image") -> np.ndarray:
-    """Depth in metres (H, W) float32, NaN where there is no reading, from the simulator's RGBA PNG."""
-    image = _imdecode(data, field, PNG_MAGIC, "PNG", cv2.IMREAD_UNCHANGED)
+def decode_depth_png(data: bytes, field: str = "depth_image", max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
+    """Depth in metres (H, W) float32, NaN where there is no reading, from the simulator's RGBA PNG (at most
+    ``max_side`` pixels a side)."""
+    _check_magic(data, field, PNG_MAGIC, "PNG")
+    _check_size(png_size(data, field), field, max_side)
+    image = _imdecode(data, field, "PNG", cv2.IMREAD_UNCHANGED)
     if image.dtype != np.uint8:
         raise ImageDecodeError(field, f"expected 8-bit channels, got {image.dtype}")
     red = image if image.ndim == 2 else image[:, :, 2]  # OpenCV orders channels B, G, R(, A)
     return decode_depth(red)
 
 
-def _imdecode(data: bytes, field: str, magic: bytes, kind: str, flags: int) -> np.ndarray:
-    """OpenCV's decoding of ``kind`` (JPEG, PNG) bytes that must start with ``magic``; errors name ``field``."""
+def png_size(data: bytes, field: str = "depth_image") -> tuple[int, int]:
+    """(width, height) that PNG bytes declare in their IHDR chunk, the first after the signature."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise ImageDecodeError(field, f"PNG does not decode: no IHDR chunk first ({len(data)} bytes)")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def jpeg_size(data: bytes, field: str = "rgb_image") -> tuple[int, int]:
+    """(width, height) that JPEG bytes declare in their SOF marker, found by skipping the segments before it
+    (at most `JPEG_MAX_SEGMENTS`) by their lengths."""
+    offset = 2  # after SOI
+    for _ in range(JPEG_MAX_SEGMENTS):
+        if offset + 4 > len(data) or data[offset] != 0xFF:
+            break
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+        elif marker in _JPEG_STANDALONE:
+            offset += 2
+        elif marker in _JPEG_SOF and offset + 9 <= len(data):
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
+            return width, height
+        elif marker == _JPEG_SOS:
+            break
+        else:
+            offset += 2 + struct.unpack(">H", data[offset + 2 : offset + 4])[0]
+    raise ImageDecodeError(field, f"JPEG does not decode: no frame header (SOF) before byte {offset}")
+
+
+def _check_magic(data: bytes, field: str, magic: bytes, kind: str) -> None:
+    """ImageDecodeError unless ``data`` starts with the ``magic`` bytes of ``kind`` (JPEG, PNG)."""
     if not data.startswith(magic):
         raise ImageDecodeError(field, f"expected a {kind} image, got {_describe_bytes(data)}")
+
+
+def _check_size(size: tuple[int, int], field: str, max_side: int) -> None:
+    """ImageTooLargeError for a declared (width, height) over ``max_side``; ImageDecodeError for an empty one."""
+    width, height = size
+    if width > max_side or height > max_side:
+        raise ImageTooLargeError(field, f"declares {width}x{height} pixels, more than {max_side} a side")
+    if not width or not height:
+        raise ImageDecodeError(field, f"declares {width}x{height} pixels")
+
+
+def _imdecode(data: bytes, field: str, kind: str, flags: int) -> np.ndarray:
+    """OpenCV's decoding of ``kind`` (JPEG, PNG) bytes; errors name ``field``."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None or image.size == 0:
         raise ImageDecodeError(field, f"{kind} does not decode ({len(data)} bytes)")
     return image
 
 
-def parse_sensor_frame(message: Any) -> SensorFrame:
-    """Validate and decode a ``sensor_frame`` payload; raises a `ProtocolError` naming the field."""
+def parse_sensor_frame(message: Any, max_image_side: int = MAX_IMAGE_SIDE) -> SensorFrame:
+    """Validate and decode a ``sensor_frame`` payload, refusing images that declare more than
+    ``max_image_side`` pixels a side before decoding them; raises a `ProtocolError` naming the field."""
     if not isinstance(message, dict):
         raise FieldTypeError(SENSOR_FRAME, f"expected a JSON object, got {type(message).__name__}")
     for field in SENSOR_FRAME_FIELDS:
@@ -228,8 +302,8 @@ def parse_sensor_frame(message: Any) -> SensorFrame:
         timestamp=parse_number(message["timestamp"], "timestamp"),
         pose=parse_pose(message["pose"], "pose"),
         gimbal_pose=parse_pose(message["gimbal_pose"], "gimbal_pose"),
-        rgb=decode_rgb(decode_base64(message["rgb_image"], "rgb_image")),
-        depth_m=decode_depth_png(decode_base64(message["depth_image"], "depth_image")),
+        rgb=decode_rgb(decode_base64(message["rgb_image"], "rgb_image"), max_side=max_image_side),
+        depth_m=decode_depth_png(decode_base64(message["depth_image"], "depth_image"), max_side=max_image_side),
     )
 
 

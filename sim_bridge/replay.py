@@ -1,12 +1,19 @@
-"""``python -m sim_bridge.replay FLIGHT [--url URL] [--speed X | --as-fast-as-possible] [--json OUT]``.
+"""``python -m sim_bridge.replay FLIGHT [--url URL] [--speed X | --as-fast-as-possible | --lockstep] [--json OUT]``.
 
-Plays a flight's frames against a running server as the simulator would send them (`SimulatorClient`), with
-their recorded timing scaled by ``--speed``, collects the events the server sends back, and prints a summary
+Plays a flight's frames against a running server as the simulator would send them (`SimulatorClient`), every
+recorded frame exactly as it came, malformed ones included (the server rejects them again), with their
+recorded timing scaled by ``--speed``; collects the events the server sends back, and prints a summary
 (`sim_bridge.summary`). An event is attributed to the newest frame sent when it arrives, which is the frame it
-answers as long as the server answers within a frame interval; ``--as-fast-as-possible`` sends without
+answers as long as the server answers within a frame interval. ``--as-fast-as-possible`` sends without
 pauses, so the server drops frames and the attribution, latencies and localization errors are only
-indicative: use it for throughput, and the recorded timing for accuracy. Exit status 1, with the reason,
-when the file is unreadable or the server does not answer or goes away.
+indicative: use it for throughput. ``--lockstep`` sends each frame once the previous one is settled, and its
+events in: the same flight against the same model gives the same events, frame for frame. Exit status 1, with
+the reason, when the file is unreadable or the server does not answer or goes away.
+
+After the last frame the replay waits until the server has settled every frame it sent (processed, dropped,
+rejected or failed, by the server's ``GET /healthz`` counters, at most `DRAIN_TIMEOUT_S`) and then until no
+event came for a second. The counters are the server's, across all its clients: replay against a server of
+your own. A server without ``/healthz`` is only waited on for that quiet second.
 """
 
 from __future__ import annotations
@@ -17,16 +24,20 @@ import os
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from sim_bridge.client import ClientError, SimulatorClient
 from sim_bridge.flight import Flight, FlightError, read_flight
 from sim_bridge.protocol import SENSOR_FRAME
-from sim_bridge.summary import Response, format_summary, summarize
+from sim_bridge.summary import FRAME_ENDS, Response, format_summary, summarize
 
 DEFAULT_URL = "http://127.0.0.1:4567"
 SETTLE_S = 1.0
+DRAIN_TIMEOUT_S = 30.0
+POLL_S = 0.02
 
 
 class ReplayError(Exception):
@@ -55,18 +66,64 @@ class _Collector:
                 self.responses.append(Response(frame, name, data, arrival - self.sent_at[frame]))
 
 
+def server_counts(url: str) -> dict[str, int] | None:
+    """The server's frame counters (``frames_<end>`` of ``GET /healthz``, by end), or None without them."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=5) as response:
+            health = json.loads(response.read())
+        return {end: int(health[f"frames_{end}"]) for end in FRAME_ENDS}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def counts_since(url: str, before: dict[str, int] | None) -> dict[str, int] | None:
+    """The server's frame counters since ``before`` (`server_counts`), or None without them."""
+    now = server_counts(url)
+    if now is None or before is None:
+        return None
+    return {end: now[end] - before[end] for end in FRAME_ENDS}
+
+
+def _wait_settled(url: str, before: dict[str, int] | None, frames: int, timeout: float) -> None:
+    """Wait until the server settled ``frames`` more frames than ``before``, or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while (since := counts_since(url, before)) is not None:
+        if sum(since.values()) >= frames or time.monotonic() > deadline:
+            return
+        time.sleep(POLL_S)
+
+
+def _wait_pong(client: SimulatorClient, timeout: float) -> None:
+    """PING the server and wait for its PONG, which it queues behind every event it queued before."""
+    pongs = client.pongs
+    client.ping()
+    deadline = time.monotonic() + timeout
+    while client.pongs == pongs and time.monotonic() < deadline and not client.closed.is_set():
+        time.sleep(POLL_S / 10)
+
+
 def play(
-    flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, settle_s: float = SETTLE_S
+    flight: Flight,
+    url: str = DEFAULT_URL,
+    speed: float | None = 1.0,
+    settle_s: float = SETTLE_S,
+    lockstep: bool = False,
+    drain_timeout_s: float = DRAIN_TIMEOUT_S,
 ) -> tuple[int, list[Response]]:
     """Send every frame of ``flight`` to the server at ``url``: (frames sent, the server's answers, each
     attributed to the newest frame sent when it arrived).
 
-    ``speed`` scales the recorded timing (2.0: twice as fast); None sends the frames back to back. After the
-    last frame, waits until no event came for ``settle_s`` seconds. Raises ReplayError.
+    ``speed`` scales the recorded timing (2.0: twice as fast); None sends the frames back to back; ``lockstep``
+    sends each frame once the previous one is settled and its events in (``speed`` is then ignored). Then
+    waits for the server to settle every frame sent (at most ``drain_timeout_s``) and until no event came for
+    ``settle_s`` seconds. Raises ReplayError.
     """
     if speed is not None and not speed > 0:
         raise ValueError(f"speed must be positive. Received: speed={speed!r}")
     collector = _Collector()
+    before = server_counts(url)
+    if lockstep and before is None:
+        raise ReplayError(f"--lockstep needs the server's GET /healthz, which {url} does not answer")
     try:
         client = SimulatorClient(url, on_event=collector)
     except ClientError as error:
@@ -74,16 +131,14 @@ def play(
     with client:
         start = time.monotonic()
         t0 = flight.frames[0].t if flight.frames else 0.0
-        for frame in flight.frames:
-            if speed is not None:
+        for sent, frame in enumerate(flight.frames):
+            if speed is not None and not lockstep:
                 time.sleep(max(0.0, start + (frame.t - t0) / speed - time.monotonic()))
-            if client.closed.is_set():
-                raise ReplayError(f"the server closed the connection before frame {frame.index}")
-            collector.sending()
-            try:
-                client.emit(SENSOR_FRAME, frame.data)
-            except OSError as error:  # websocket-client's exceptions derive from it too
-                raise ReplayError(f"cannot send frame {frame.index}: {error}") from error
+            _send(client, collector, frame.index, frame.data)
+            if lockstep:
+                _wait_settled(url, before, sent + 1, drain_timeout_s)
+                _wait_pong(client, drain_timeout_s)
+        _wait_settled(url, before, len(flight.frames), drain_timeout_s)
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < settle_s:
             time.sleep(settle_s / 10)
@@ -92,9 +147,32 @@ def play(
         return len(collector.sent_at), list(collector.responses)
 
 
-def replay(flight: Flight, url: str = DEFAULT_URL, speed: float | None = 1.0, settle_s: float = SETTLE_S) -> dict:
-    """`play` ``flight`` against the server at ``url`` and summarise its answers (`sim_bridge.summary`)."""
-    return summarize(flight.frames, *play(flight, url, speed, settle_s))
+def _send(client: SimulatorClient, collector: _Collector, index: int, data: Any) -> None:
+    """Send one recorded frame as it came; ReplayError when the connection is gone."""
+    if client.closed.is_set():
+        raise ReplayError(f"the server closed the connection before frame {index}")
+    collector.sending()
+    try:
+        client.emit(SENSOR_FRAME, data)
+    except OSError as error:  # websocket-client's exceptions derive from it too
+        raise ReplayError(f"cannot send frame {index}: {error}") from error
+
+
+def replay(
+    flight: Flight,
+    url: str = DEFAULT_URL,
+    speed: float | None = 1.0,
+    settle_s: float = SETTLE_S,
+    lockstep: bool = False,
+) -> dict:
+    """`play` ``flight`` against the server at ``url`` and summarise its answers (`sim_bridge.summary`), with
+    the server's ``frames_processed``, ``frames_dropped``, ``frames_rejected`` and ``frames_failed`` over the
+    replay when it reports them."""
+    before = server_counts(url)
+    sent, responses = play(flight, url, speed, settle_s, lockstep)
+    summary = summarize(flight.frames, sent, responses)
+    summary.update({f"frames_{end}": count for end, count in (counts_since(url, before) or {}).items()})
+    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,13 +183,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1.0)")
     pace.add_argument("--as-fast-as-possible", action="store_true", help="send frames without pauses")
+    pace.add_argument(
+        "--lockstep", action="store_true", help="send each frame once the server settled the previous one"
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the summary as JSON to OUT")
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error(f"--speed must be positive. Received: --speed={args.speed}")
     try:
         flight = read_flight(args.flight)
-        summary = replay(flight, args.url, None if args.as_fast_as_possible else args.speed)
+        speed = None if args.as_fast_as_possible else args.speed
+        summary = replay(flight, args.url, speed, lockstep=args.lockstep)
         print(format_summary(summary))
         if args.json:
             write_json(args.json, summary)

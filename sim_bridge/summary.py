@@ -10,7 +10,9 @@ an ``object_detected`` at the start or after an ``object_lost``; ``lost``: an ``
 did); ``frames_answered``. With truth only: ``loc_err_m`` ``{"median", "p90"}``, the distance (m) from each
 ``object_detected`` position to its frame's true target position, and ``visible_not_reported``, the indices
 of frames whose target was visible and that got no ``object_detected``. `format_summary` also prints the
-keys `follower.replay` adds: ``decisions`` (frames per tracker status) and ``frames_per_s``.
+keys the replays add: ``frames_processed``, ``frames_dropped``, ``frames_rejected``, ``frames_failed`` (what the
+server made of the frames; `follower.replay` adds only ``frames_rejected``), ``decisions`` (frames per tracker
+status) and ``frames_per_s``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sim_bridge.flight import RecordedFrame
 
 DETECTED = "object_detected"
 LOST = "object_lost"
+FRAME_ENDS = ("processed", "dropped", "rejected", "failed")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"localization error: median {_number(error['median'], 'm', 3)}, p90 {_number(error['p90'], 'm', 3)}"
         )
         lines.append(f"visible but not reported: {len(missed)} frames ({format_ranges(missed) or '-'})")
+    ends = [f"{summary[f'frames_{end}']} {end}" for end in FRAME_ENDS if f"frames_{end}" in summary]
+    if ends:
+        lines.append(f"frames at the server: {', '.join(ends)}")
     if "decisions" in summary:
         decisions = ", ".join(f"{status} {count}" for status, count in summary["decisions"].items()) or "none"
         lines.append(f"tracker decisions (frames): {decisions}")

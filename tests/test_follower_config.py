@@ -13,7 +13,7 @@ def test_defaults():
     assert settings == config.DEFAULTS
     assert settings["HOST"] == "127.0.0.1" and settings["PORT"] == 4567
     assert settings["PING_INTERVAL"] <= 2.0
-    assert (settings["THRESHOLD"], settings["MIN_PIXELS"], settings["LOST_AFTER"]) == (0.5, 10, 6)
+    assert (settings["THRESHOLD"], settings["MIN_PIXELS"], settings["LOST_AFTER"]) == (0.5, 5, 6)
 
 
 def test_environment_then_flags_override_the_defaults():
@@ -76,3 +76,43 @@ def test_a_bad_environment_variable_exits_with_usage(capsys):
     with pytest.raises(SystemExit):
         config.parse_args(["m"], environ={"FOLLOWER_MIN_PIXELS": "-3"})
     assert "MIN_PIXELS must be non-negative" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"FOLLOWER_PORT": "abc"}, "FOLLOWER_PORT must be int. Received: FOLLOWER_PORT='abc'"),
+        ({"FOLLOWER_PORT": "70000"}, "FOLLOWER_PORT must be between 1 and 65535. Received: FOLLOWER_PORT=70000"),
+        ({"FOLLOWER_PRED_VIZ": "maybe"}, "FOLLOWER_PRED_VIZ must be true or false"),
+    ],
+)
+def test_environment_errors_name_the_variable(environ, message):
+    with pytest.raises(config.ConfigError, match=message.replace("(", r"\(")):
+        config.resolve(config.from_environ(environ))
+
+
+def test_a_flag_overriding_a_bad_variable_is_named_as_the_flag_value():
+    with pytest.raises(config.ConfigError, match="PORT must be between 1 and 65535. Received: PORT=0"):
+        config.resolve(config.from_environ({"FOLLOWER_PORT": "5000"}), {"PORT": "0"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        (["m"], {}, False),
+        (["m", "--pred-viz"], {}, True),
+        (["m"], {"FOLLOWER_PRED_VIZ": "Yes"}, True),
+        (["m"], {"FOLLOWER_PRED_VIZ": "0"}, False),
+        (["m", "--pred-viz"], {"FOLLOWER_PRED_VIZ": "off"}, True),
+    ],
+)
+def test_pred_viz_is_a_switch_with_an_environment_variable(argv, environ, expected):
+    assert config.parse_args(argv, environ=environ)[1]["PRED_VIZ"] is expected
+
+
+def test_help_states_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        config.parse_args(["--help"], environ={})
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.count("(default: the depth image width; env FOLLOWER_FX)") == 1
+    assert text.count("default:") == len(config.DEFAULTS)

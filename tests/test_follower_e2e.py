@@ -203,3 +203,30 @@ def test_busy_port_exits_before_loading(tmp_path):
         assert server.process.wait(30) == 1
     server.wait_for_line("Cannot listen on 127.0.0.1")
     assert not any("No model at" in line for line in server.lines)
+
+
+def test_start_up_prints_one_line_as_the_readme_shows_it(server):
+    line = server.wait_for_line("waiting for the simulator")
+    pattern = (
+        r"INFO follower: Serving \S+ \(input 128x128, CPU, inference threads: 1\) on http://127\.0\.0\.1:\d+ "
+        r"\(ping every 2 s\); waiting for the simulator$"
+    )
+    assert re.search(pattern, line), line
+    before = server.lines[: server.lines.index(line)]
+    assert not [text for text in before if "oneDNN" in text or "absl" in text or "cpu_feature_guard" in text], before
+
+
+def test_quiet_tensorflow_hides_standard_error_unless_the_block_raises(capfd):
+    import os
+
+    from follower.serve import quiet_tensorflow
+
+    with quiet_tensorflow(show=False):
+        os.write(2, b"chatter\n")
+    with pytest.raises(ImportError), quiet_tensorflow(show=False):
+        os.write(2, b"why it failed\n")
+        raise ImportError("no tensorflow")
+    with quiet_tensorflow(show=True):
+        os.write(2, b"shown for DEBUG\n")
+    err = capfd.readouterr().err
+    assert "chatter" not in err and "why it failed" in err and "shown for DEBUG" in err

@@ -13,7 +13,10 @@ def byte_by_byte(data: bytes, mask: bytes, length=None, offset=0) -> bytes:
     return bytes(data[i] ^ mask[(offset + i) % 4] for i in range(length))
 
 
-@pytest.mark.parametrize("size, length, offset", [(0, None, 0), (1, None, 3), (19_000, None, 0), (1001, 999, 2)])
+@pytest.mark.parametrize(
+    "size, length, offset",
+    [(0, None, 0), (1, None, 3), (19_000, None, 0), (1001, 999, 2), (200_003, None, 1), (200_003, 150_001, 3)],
+)
 def test_matches_the_byte_by_byte_rule(size, length, offset):
     data, mask = os.urandom(size), os.urandom(4)
     assert apply_mask(data, mask, length, offset) == byte_by_byte(data, mask, length, offset)
@@ -26,3 +29,14 @@ def test_the_server_unmasks_with_it():
 
     websocket_mask.install()
     assert websocket.RFC6455WebSocket._apply_mask is apply_mask
+
+
+def test_a_message_whose_fragments_exceed_the_limit_fails_the_connection():
+    from eventlet import websocket
+
+    from follower.websocket_mask import LimitedMessage
+
+    message = LimitedMessage(2, max_frame_length=10)
+    message.push(b"x" * 6)
+    with pytest.raises(websocket.FailedConnectionError, match="above the length limit"):
+        message.push(b"x" * 6)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import doctest
+import struct
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from sim_bridge.protocol import (
     EncodingError,
     FieldTypeError,
     ImageDecodeError,
+    ImageTooLargeError,
     MissingFieldError,
     NumberFormatError,
     ProtocolError,
@@ -220,3 +223,62 @@ def test_events_never_carry_non_finite_coordinates(position):
         protocol.object_detected(position)
     with pytest.raises(ValueError, match="position must be 3 finite numbers"):
         protocol.create_box_marker(0, position)
+
+
+def declare_size(data: bytes, width: int, height: int) -> bytes:
+    """JPEG or PNG bytes with the size in their header replaced (the pixel data stays small)."""
+    data = bytearray(data)
+    if data.startswith(protocol.PNG_MAGIC):
+        data[16:24] = struct.pack(">II", width, height)  # IHDR's CRC no longer matches: never read
+    else:
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_image_sizes_are_read_from_the_headers():
+    import cv2
+
+    rgb = np.zeros((48, 80, 3), np.uint8)
+    progressive = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    exif = protocol.JPEG_MAGIC[:2] + b"\xff\xe1" + struct.pack(">H", 1002) + b"\0" * 1000 + progressive[2:]
+    assert protocol.jpeg_size(protocol.encode_jpeg(rgb)) == protocol.jpeg_size(exif) == (80, 48)
+    assert protocol.png_size(protocol.encode_depth_png(np.ones((30, 70)))) == (70, 30)
+
+
+@pytest.mark.parametrize(
+    ("field", "width", "height"), [("depth_image", 20000, 20000), ("rgb_image", 16000, 16000), ("rgb_image", 1025, 8)]
+)
+def test_images_that_declare_too_many_pixels_are_refused_before_decoding(field, width, height):
+    message, _, _ = make_frame()
+    message[field] = b64(declare_size(base64.b64decode(message[field]), width, height))
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLargeError) as caught:
+        protocol.parse_sensor_frame(message)
+    assert time.perf_counter() - start < 0.05
+    assert str(caught.value) == f"{field}: declares {width}x{height} pixels, more than 1024 a side"
+
+
+def test_the_limit_is_a_parameter_and_rgb_and_depth_may_differ_in_size():
+    message, _, _ = make_frame()
+    message["depth_image"] = b64(protocol.encode_depth_png(np.ones((128, 128))))
+    frame = protocol.parse_sensor_frame(message, max_image_side=256)
+    assert frame.rgb.shape == (256, 256, 3) and frame.depth_m.shape == (128, 128)
+    with pytest.raises(ImageTooLargeError, match="rgb_image: declares 256x256 pixels, more than 255 a side"):
+        protocol.parse_sensor_frame(message, max_image_side=255)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [protocol.JPEG_MAGIC + b"\xe0\x00\x02" * 3000, protocol.JPEG_MAGIC + b"\xe0\x00\x10", protocol.JPEG_MAGIC],
+)
+def test_a_jpeg_without_a_frame_header_is_refused(data):
+    with pytest.raises(ImageDecodeError, match="rgb_image: JPEG does not decode: no frame header"):
+        protocol.decode_rgb(data)
+
+
+def test_overlong_numbers_are_refused_before_parsing():
+    message, _, _ = make_frame()
+    message["pose"] = "9" * 1_000_000 + message["pose"]
+    with pytest.raises(NumberFormatError, match="pose: expected at most 256 characters, got 1000"):
+        protocol.parse_sensor_frame(message)
