@@ -16,6 +16,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sim_bridge.protocol import MAX_IMAGE_SIDE
+
 ENV_PREFIX = "FOLLOWER_"
 MAX_PING_INTERVAL_S = 2.0
 
@@ -36,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "NOISE_PER_M": 0.03,
     "ACCEL_NOISE": 4.0,
     "INFERENCE_THREADS": 1,
+    "MAX_IMAGE_SIDE": MAX_IMAGE_SIDE,
     "FX": None,
     "FY": None,
     "CX": None,
@@ -68,6 +71,8 @@ HELP = {
     "NOISE_M": "kalman: standard deviation (m) of a detection's ground position, at zero depth",
     "NOISE_PER_M": "kalman: growth of that standard deviation per metre of depth (m/m)",
     "ACCEL_NOISE": "kalman: standard deviation (m/s^2) of the target's acceleration (process noise)",
+    "MAX_IMAGE_SIDE": "frames whose image headers declare more pixels than this a side are rejected before "
+    "decoding (the simulator sends 256)",
     "INFERENCE_THREADS": "threads TensorFlow splits each network op over, 0 for one per core; 1 answered the "
     "simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
     "FX": "focal length in pixels along image columns",
@@ -205,6 +210,7 @@ def _validate(config: dict[str, Any], names: Mapping[str, str]) -> None:
         ("NOISE_PER_M", 0 <= config["NOISE_PER_M"] < math.inf, "non-negative"),
         ("ACCEL_NOISE", 0 < config["ACCEL_NOISE"] < math.inf, "positive"),
         ("INFERENCE_THREADS", config["INFERENCE_THREADS"] >= 0, "non-negative"),
+        ("MAX_IMAGE_SIDE", config["MAX_IMAGE_SIDE"] >= 1, "at least 1"),
         ("STATS_INTERVAL", config["STATS_INTERVAL"] > 0, "positive"),
         ("WARN_INTERVAL", config["WARN_INTERVAL"] >= 0, "non-negative"),
         ("LOG_LEVEL", config["LOG_LEVEL"] in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),

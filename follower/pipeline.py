@@ -32,6 +32,7 @@ class Settings:
 
     threshold: float = DEFAULTS["THRESHOLD"]
     min_pixels: int = DEFAULTS["MIN_PIXELS"]
+    max_image_side: int = DEFAULTS["MAX_IMAGE_SIDE"]
     fx: float | None = None
     fy: float | None = None
     cx: float | None = None
@@ -43,6 +44,7 @@ class Settings:
         return cls(
             threshold=config["THRESHOLD"],
             min_pixels=config["MIN_PIXELS"],
+            max_image_side=config["MAX_IMAGE_SIDE"],
             fx=config["FX"],
             fy=config["FY"],
             cx=config["CX"],
@@ -166,7 +168,7 @@ def locate(
 def process_frame(message: Any, segment: Segment, settings: Settings) -> FrameResult:
     """Decode, segment and locate one ``sensor_frame`` payload; raises `sim_bridge.protocol.ProtocolError`."""
     start = time.perf_counter()
-    frame = protocol.parse_sensor_frame(message)
+    frame = protocol.parse_sensor_frame(message, settings.max_image_side)
     decoded = time.perf_counter()
     segmentation = segment(frame.rgb)
     segmented = time.perf_counter()

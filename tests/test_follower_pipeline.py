@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from follower_helpers import render_frame
 
+from follower.config import parse_args
 from follower.pipeline import (
     Settings,
     blob_depth,
@@ -113,3 +114,13 @@ def test_process_frame_locates_the_target():
 def test_process_frame_raises_protocol_errors():
     with pytest.raises(protocol.MissingFieldError):
         process_frame({"timestamp": "1"}, red_segmenter, Settings())
+
+
+def test_max_image_side_is_the_configured_one():
+    pose = Pose(0.0, 0.0, 10.0, 0.0, 45.0, 10.0)
+    message = protocol.build_sensor_frame(0.0, pose, pose, *render_frame(pose, None))  # 256x256
+    assert process_frame(message, red_segmenter, Settings(max_image_side=256)).detection is None
+    with pytest.raises(protocol.ImageTooLargeError, match="more than 255 a side"):
+        process_frame(message, red_segmenter, Settings(max_image_side=255))
+    _, config = parse_args(["model", "--max-image-side", "300"], environ={})
+    assert Settings.from_config(config).max_image_side == 300
