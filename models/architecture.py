@@ -37,9 +37,9 @@ PRESETS = {
     # Ours (docs/experiments.md): deeper encoders see more context and tell the target from other people.
     "deep4": "e32,e64,e128,e256,c256,d256,d128,d64,d32",
     "deep5": "e32,e64,e128,e256,e256,c256,d256,d256,d128,d64,d32",
-    # deep5's encoder with narrow decoders: about as accurate at about half the CPU time.
+    # deep5's encoder with narrow decoders: the shipped model, about as accurate at about half the CPU time.
     "slim5": "e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d8",
-    # slim5 behind a stride-2 stem, for 256 px input: full-resolution eyes at less than slim5-at-160 CPU time.
+    # slim5 behind a stride-2 stem, for 256 px input at less CPU time than slim5 at 160 (docs/experiments.md).
     "stem5": "s16,e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d16",
 }
 
