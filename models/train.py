@@ -288,11 +288,13 @@ def init_at_size(path: str, size: int) -> keras.Model:
 def mine_hard_negatives(model: keras.Model, data: Dataset) -> np.ndarray:
     """Indices of the training images without the target in which ``model`` finds one (a false positive)."""
     negatives = np.flatnonzero((data.classes == TARGET_CLASS).sum(axis=(1, 2)) <= PRESENCE_PIXELS)
+    if not len(negatives):
+        return negatives
     found = [
         (predict(model, data.images[chunk])[..., TARGET_CLASS] > 0.5).sum(axis=(1, 2)) > PRESENCE_PIXELS
         for chunk in np.array_split(negatives, max(1, len(negatives) // 256))
     ]
-    return negatives[np.concatenate(found)] if found else negatives[:0]
+    return negatives[np.concatenate(found)]
 
 
 def sampling_pool(args: argparse.Namespace, data: Dataset) -> np.ndarray:
