@@ -5,9 +5,9 @@ import csv
 import cv2
 import numpy as np
 import pytest
-from conftest import make_dataset
+from conftest import make_dataset, write_pair
 
-from models import store, train
+from models import build_fcn, store, train
 from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift, zoom
 
 
@@ -140,17 +140,33 @@ def test_paste_draws_heights_down_to_a_few_pixels():
     assert min(heights) <= 5 and max(heights) >= 40
 
 
+def constant_model(path, favoured_class: int):
+    """A tiny model that predicts ``favoured_class`` everywhere, saved with its card."""
+    model = build_fcn("e8,c8,d8", 32)
+    kernel, bias = model.get_layer("classes").get_weights()
+    model.get_layer("classes").set_weights([np.zeros_like(kernel), np.eye(3, dtype=np.float32)[favoured_class] * 10])
+    store.save(model, path, {"spec": "e8,c8,d8", "input_size": 32})
+    return path
+
+
 def test_far_targets_and_hard_negatives_are_drawn_more_often(data_dirs, capsys):
-    run_training(data_dirs, "--epochs", "1")
-    args = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
-                             "--init", str(data_dirs / "out" / "tiny"), "--hard-negative-repeat", "2"])  # fmt: skip
+    far_away = np.zeros((32, 32), np.uint8)
+    far_away[10, 10] = 2  # one pixel at 32 px: 64 native pixels, a far target (and no target for the score)
+    write_pair(data_dirs / "train", 16, np.full((32, 32, 3), 110, np.uint8), far_away)
     data = train.load_dataset(data_dirs / "train", 32)
-    pool = train.sampling_pool(args, data)
-    counts = np.bincount(pool, minlength=len(data))
+    negatives = (data.classes == 2).sum(axis=(1, 2)) <= 3
+    seeing_targets = constant_model(data_dirs / "target_everywhere", favoured_class=2)
+    args = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
+                             "--init", str(seeing_targets), "--hard-negative-repeat", "2"])  # fmt: skip
+    counts = np.bincount(train.sampling_pool(args, data), minlength=len(data))
     far = train.is_far(train.target_areas(data.classes))
-    hard = train.mine_hard_negatives(train.init_at_size(args.init, 32), data)
-    assert (counts == 1 + 2 * far + hard.astype(bool).any() * np.isin(np.arange(len(data)), hard)).all()
-    assert "Far targets (4-100 px at 256)" in capsys.readouterr().out
+    assert negatives.any() and far.any()
+    np.testing.assert_array_equal(counts, 1 + 2 * far + negatives)  # every negative is a false positive here
+    out = capsys.readouterr().out
+    assert "Far targets (4-100 px at 256)" in out and f"finds a target in {negatives.sum()} training images" in out
+    seeing_nothing = constant_model(data_dirs / "background_everywhere", favoured_class=0)
+    assert len(train.mine_hard_negatives(train.init_at_size(str(seeing_nothing), 32), data)) == 0
+    assert train.init_at_size(str(seeing_nothing), 64).input_shape == (None, 64, 64, 3)  # rebuilt from its spec
     with pytest.raises(ValueError, match="give --init"):
         train.sampling_pool(train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"]), data)
 
