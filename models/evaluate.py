@@ -22,8 +22,8 @@ from PIL import Image
 
 from models.dataset import DatasetError, list_pairs, read_image, read_mask
 from models.imaging import TARGET_CLASS, resize_rgb, scale_input
-from models.scoring import PRESENCE_PIXELS, SCENARIOS, ScenarioScore, final_result, predicted_mask, truth_mask
-from models.sizes import FAR_BUCKETS, SIZE_BUCKETS, bucket_of, native_area
+from models.scoring import SCENARIOS, ScenarioScore, final_result, predicted_mask, truth_mask
+from models.sizes import SIZE_BUCKETS, bucket_of, is_far, native_area
 
 BATCH_SIZE = 32
 
@@ -103,9 +103,7 @@ def size_figures(sets: list[EvalSet], details: dict) -> dict:
     covers fewer than 4 native pixels.
     """
     areas = np.concatenate([s.target_areas for s in sets])
-    found = np.concatenate(
-        [(predicted_mask(details[s.name][0])[..., TARGET_CLASS].sum(axis=(1, 2)) > PRESENCE_PIXELS) for s in sets]
-    )
+    found = np.concatenate([details[s.name][1].per_image_predicted for s in sets])
     ious = np.concatenate([details[s.name][1].per_image_iou for s in sets])
     buckets = np.array([bucket_of(area) for area in areas], dtype=object)
     figures = {"buckets": {}}
@@ -116,7 +114,7 @@ def size_figures(sets: list[EvalSet], details: dict) -> dict:
             "found": int(found[members].sum()),
             "iou": float(ious[members].mean()) if members.any() else None,
         }
-    far = np.isin(buckets, FAR_BUCKETS)
+    far = is_far(areas)
     figures["far"] = {
         "images": int(far.sum()),
         "found": int(found[far].sum()),

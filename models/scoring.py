@@ -56,6 +56,7 @@ class ScenarioScore:
     images_with_target: int = 0
     iou_sum_with_target: float = 0.0
     per_image_iou: list[float] = field(default_factory=list, repr=False)
+    per_image_predicted: list[bool] = field(default_factory=list, repr=False)
 
     def add(self, truth: np.ndarray, prediction: np.ndarray) -> float:
         """Score one image's binary (H, W, 3) truth and prediction; returns its target IoU."""
@@ -71,6 +72,7 @@ class ScenarioScore:
         self.images_with_target += present
         self.iou_sum_with_target += target_iou * present
         self.per_image_iou.append(target_iou)
+        self.per_image_predicted.append(predicted)
         return target_iou
 
     @property

@@ -39,5 +39,4 @@ def bucket_of(area: float) -> str | None:
 
 def is_far(areas: np.ndarray) -> np.ndarray:
     """Which native-pixel areas fall in the far buckets (4 to 100 pixels)."""
-    rounded = np.round(np.asarray(areas))
-    return (rounded >= SIZE_BUCKETS[0][1]) & (rounded <= SIZE_BUCKETS[1][2])
+    return np.array([bucket_of(area) in FAR_BUCKETS for area in np.ravel(areas)], dtype=bool)
