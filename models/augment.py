@@ -49,7 +49,10 @@ class TargetCutout:
     mask: np.ndarray
 
 
-def collect_targets(images: np.ndarray, classes: np.ndarray, min_pixels: int = 400) -> list[TargetCutout]:
+CUTOUT_MIN_PIXELS = 400  # targets smaller than this do not scale down cleanly
+
+
+def collect_targets(images: np.ndarray, classes: np.ndarray, min_pixels: int = CUTOUT_MIN_PIXELS) -> list[TargetCutout]:
     """Cut-outs of every target of at least ``min_pixels`` pixels, large enough to scale down cleanly."""
     cutouts = []
     for image, class_map in zip(images, classes):

@@ -23,34 +23,24 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.augment import collect_targets, paste_scaled
-from models.dataset import DatasetError, list_pairs, read_image, read_mask
+from models.augment import CUTOUT_MIN_PIXELS, collect_targets, paste_scaled
+from models.dataset import DatasetError, load_dataset
 from models.files import write_json
-from models.imaging import TARGET_CLASS, classes_to_mask, mask_to_classes
-from models.sizes import SIZE_BUCKETS, is_far, target_areas
+from models.imaging import TARGET_CLASS, classes_to_mask
+from models.sizes import NATIVE_SIZE, SIZE_BUCKETS, is_far, target_areas
 
 FAR_AREAS = (SIZE_BUCKETS[0][1], SIZE_BUCKETS[1][2])
 ATTEMPTS = 20
 JPEG_QUALITY = 95
 
 
-def read_all(source: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Names, images (N, H, W, 3) and class maps (N, H, W) of a dataset at its native size."""
-    pairs = list_pairs(source)
-    images, classes = [], []
-    for image_path, mask_path in pairs:
-        image = read_image(image_path)
-        images.append(image)
-        classes.append(mask_to_classes(read_mask(mask_path, image.shape)))
-    return [image.name for image, _ in pairs], np.stack(images), np.stack(classes)
-
-
 def build(source: str | os.PathLike, out: str | os.PathLike, count: int = 600, seed: int = 0) -> list[dict]:
     """Write the check set to ``out``; returns its manifest. Raises DatasetError for an unusable source."""
-    names, images, classes = read_all(Path(source))
+    data = load_dataset(source, NATIVE_SIZE)
+    names, images, classes = data.names, data.images, data.classes
     areas = target_areas(classes)
-    cutout_sources = np.flatnonzero((classes == TARGET_CLASS).sum(axis=(1, 2)) >= 400)
-    cutouts = collect_targets(images[cutout_sources], classes[cutout_sources])
+    cutout_sources = np.flatnonzero((classes == TARGET_CLASS).sum(axis=(1, 2)) >= CUTOUT_MIN_PIXELS)
+    cutouts = collect_targets(images[cutout_sources], classes[cutout_sources], CUTOUT_MIN_PIXELS)
     backgrounds = np.flatnonzero(areas < FAR_AREAS[0])
     if not cutouts or not len(backgrounds):
         raise DatasetError(f"{source!s}: needs images with a target of 400+ pixels and images without the target")
@@ -78,11 +68,10 @@ def build(source: str | os.PathLike, out: str | os.PathLike, count: int = 600, s
 
 def _paste_far(image: np.ndarray, class_map: np.ndarray, cutouts: list, rng: np.random.Generator):
     """Paste a random cutout at a far-target area; retries until the pasted mask's area is in the far buckets."""
-    native = image.shape[0] * image.shape[1]
     for _ in range(ATTEMPTS):
         index = int(rng.integers(len(cutouts)))
         cutout = cutouts[index]
-        wanted = rng.uniform(*FAR_AREAS) * native / 256**2
+        wanted = rng.uniform(*FAR_AREAS)  # the images are at the native size
         scale = min(1.0, float(np.sqrt(wanted / cutout.mask.sum())))
         pasted, pasted_classes = paste_scaled(image, class_map, cutout, scale, rng)
         area = float(target_areas(pasted_classes[np.newaxis])[0])
