@@ -32,7 +32,7 @@ import binascii
 import math
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -217,18 +217,14 @@ def decode_base64(text: Any, field: str) -> bytes:
 
 def decode_rgb(data: bytes, field: str = "rgb_image", max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
     """An RGB uint8 image (H, W, 3) from JPEG bytes that declare at most ``max_side`` pixels a side."""
-    _check_magic(data, field, JPEG_MAGIC, "JPEG")
-    _check_size(jpeg_size(data, field), field, max_side)
-    image = _imdecode(data, field, "JPEG", cv2.IMREAD_COLOR)
+    image = _imdecode(data, field, JPEG_MAGIC, "JPEG", jpeg_size, max_side, cv2.IMREAD_COLOR)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def decode_depth_png(data: bytes, field: str = "depth_image", max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
     """Depth in metres (H, W) float32, NaN where there is no reading, from the simulator's RGBA PNG (at most
     ``max_side`` pixels a side)."""
-    _check_magic(data, field, PNG_MAGIC, "PNG")
-    _check_size(png_size(data, field), field, max_side)
-    image = _imdecode(data, field, "PNG", cv2.IMREAD_UNCHANGED)
+    image = _imdecode(data, field, PNG_MAGIC, "PNG", png_size, max_side, cv2.IMREAD_UNCHANGED)
     if image.dtype != np.uint8:
         raise ImageDecodeError(field, f"expected 8-bit channels, got {image.dtype}")
     red = image if image.ndim == 2 else image[:, :, 2]  # OpenCV orders channels B, G, R(, A)
@@ -265,23 +261,25 @@ def jpeg_size(data: bytes, field: str = "rgb_image") -> tuple[int, int]:
     raise ImageDecodeError(field, f"JPEG does not decode: no frame header (SOF) before byte {offset}")
 
 
-def _check_magic(data: bytes, field: str, magic: bytes, kind: str) -> None:
-    """ImageDecodeError unless ``data`` starts with the ``magic`` bytes of ``kind`` (JPEG, PNG)."""
+def _imdecode(
+    data: bytes,
+    field: str,
+    magic: bytes,
+    kind: str,
+    declared_size: Callable[[bytes, str], tuple[int, int]],
+    max_side: int,
+    flags: int,
+) -> np.ndarray:
+    """OpenCV's decoding of ``kind`` (JPEG, PNG) bytes that must start with ``magic`` and whose header declares
+    (``declared_size``) at most ``max_side`` pixels a side, checked before any pixel is decoded; errors name
+    ``field``."""
     if not data.startswith(magic):
         raise ImageDecodeError(field, f"expected a {kind} image, got {_describe_bytes(data)}")
-
-
-def _check_size(size: tuple[int, int], field: str, max_side: int) -> None:
-    """ImageTooLargeError for a declared (width, height) over ``max_side``; ImageDecodeError for an empty one."""
-    width, height = size
+    width, height = declared_size(data, field)
     if width > max_side or height > max_side:
         raise ImageTooLargeError(field, f"declares {width}x{height} pixels, more than {max_side} a side")
     if not width or not height:
         raise ImageDecodeError(field, f"declares {width}x{height} pixels")
-
-
-def _imdecode(data: bytes, field: str, kind: str, flags: int) -> np.ndarray:
-    """OpenCV's decoding of ``kind`` (JPEG, PNG) bytes; errors name ``field``."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None or image.size == 0:
         raise ImageDecodeError(field, f"{kind} does not decode ({len(data)} bytes)")
