@@ -163,26 +163,31 @@ class FollowerState:
         self._count("rejected")
         self.rejections[rejection_reason(error)] += 1
         self.last_rejection = str(error)
-        allowed, held = self._warnings.allow((type(error).__name__, error.field))
-        if allowed:
-            more = f" ({held} more like it since the last warning)" if held else ""
+        more = self._unless_held_back((type(error).__name__, error.field), " ({} more like it since the last warning)")
+        if more is not None:
             logger.warning("Rejected sensor_frame from %s: %s%s", pending.sid, error, more)
 
     def bad_packet(self, sid: str, kind: str, detail: str) -> None:
         """Count an Engine.IO or Socket.IO packet dropped unread, and warn (rate-limited per ``kind``)."""
         self._count("bad_packets")
-        allowed, held = self._warnings.allow(("packet", kind))
-        if allowed:
-            more = f" ({held} more like it since the last warning)" if held else ""
+        more = self._unless_held_back(("packet", kind), " ({} more like it since the last warning)")
+        if more is not None:
             logger.warning("Dropped a packet from %s: %s: %s%s", sid, kind, detail, more)
 
     def fail(self, pending: Pending, error: BaseException) -> None:
         """Count a frame that broke the pipeline itself, and log it with its traceback (rate-limited)."""
         self._count("errors")
-        allowed, held = self._warnings.allow(type(error).__name__)
-        if allowed:
-            more = f" ({held} more since the last report)" if held else ""
+        more = self._unless_held_back(type(error).__name__, " ({} more since the last report)")
+        if more is not None:
             logger.error("Frame from %s failed: %r%s", pending.sid, error, more, exc_info=error)
+
+    def _unless_held_back(self, key: Any, note: str) -> str | None:
+        """None when the rate limiter holds a message of ``key`` back; else what to append to it: ``note``
+        with the count held back since the last one, or nothing when none was."""
+        allowed, held = self._warnings.allow(key)
+        if not allowed:
+            return None
+        return note.format(held) if held else ""
 
     def disconnected(self, sid: str) -> None:
         """Forget a client's waiting frame; when it fed the tracker, reset it (back to PATROL, no candidates)."""

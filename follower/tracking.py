@@ -150,6 +150,10 @@ class TrackerSettings:
         """Standard deviation (m) of a detection's ground position on each axis at z-depth ``depth_m``."""
         return self.noise_m + self.noise_per_m * depth_m
 
+    def measurement_cov(self, depth_m: float) -> np.ndarray:
+        """``R`` for a detection at z-depth ``depth_m``: ``sigma(d)² I`` (m²)."""
+        return np.eye(2) * self.measurement_sigma(depth_m) ** 2
+
     @property
     def gate_distance2(self) -> float:
         """The largest squared Mahalanobis distance inside the gate: chi-square, 2 degrees of freedom."""
@@ -176,7 +180,7 @@ class Track:
         self.kf.x = np.array([*detection.position[:2], 0.0, 0.0], dtype=np.float64)
         self.kf.P = np.diag([sigma**2, sigma**2, INITIAL_SPEED_M_S**2, INITIAL_SPEED_M_S**2])
         self.kf.H = H
-        self.kf.R = np.eye(2) * sigma**2
+        self.kf.R = settings.measurement_cov(detection.depth_m)
         self.height = float(detection.position[2])
         self.hits: deque[bool] = deque(maxlen=settings.confirm_frames)
         self.misses = 0
@@ -202,8 +206,7 @@ class Track:
 
     def distance2(self, detection: Detection) -> float:
         """Squared Mahalanobis distance of a detection from the prediction, with the detection's own noise."""
-        sigma = self.settings.measurement_sigma(detection.depth_m)
-        innovation_cov = H @ self.kf.P @ H.T + np.eye(2) * sigma**2
+        innovation_cov = H @ self.kf.P @ H.T + self.settings.measurement_cov(detection.depth_m)
         return mahalanobis(detection.position[:2], H @ self.kf.x, innovation_cov) ** 2
 
     def gates(self, detection: Detection) -> bool:
@@ -212,7 +215,7 @@ class Track:
 
     def update(self, detection: Detection) -> None:
         """Correct the filter with a detection (``R`` for its depth) and fold its height into the average."""
-        self.kf.R = np.eye(2) * self.settings.measurement_sigma(detection.depth_m) ** 2
+        self.kf.R = self.settings.measurement_cov(detection.depth_m)
         self.kf.update(np.asarray(detection.position[:2], dtype=np.float64))
         self.height += HEIGHT_WEIGHT * (float(detection.position[2]) - self.height)
 
