@@ -44,7 +44,7 @@ def main() -> None:
         for path, segment in segmenters.items():
             best[path] = min(best[path], median_ms(segment, frame, args.frames))
     about = machine()
-    print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; TensorFlow {about['tensorflow']}")
+    print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; Keras on {about['backend']}")
     baseline = best[args.models[0]]
     print("| model | parameters | input | ms/frame | ratio to first |")
     print("| --- | --- | --- | --- | --- |")

@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ping_interval=config["PING_INTERVAL"],
         ping_timeout=config["PING_TIMEOUT"],
         max_http_buffer_size=MAX_MESSAGE_BYTES,
+        report_packet=lambda sid, kind, detail: logger.warning("Dropped a packet from %s: %s: %s", sid, kind, detail),
     )
 
     def handle_sensor_frame(sid: str, message: Any = None, *_extra: Any) -> None:

@@ -70,8 +70,8 @@ SETTLED = ("frames_processed", "frames_dropped", "frames_rejected", "frames_fail
 
 
 def machine() -> dict[str, Any]:
-    """CPU count and model name (from /proc/cpuinfo), Python and TensorFlow versions."""
-    import tensorflow as tf
+    """CPU count and model name (from /proc/cpuinfo), Python version, the Keras backend and its version."""
+    from models.devices import backend_version
 
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
@@ -79,7 +79,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "cpu_model": model.group(1).strip() if model else platform.processor() or platform.machine(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": backend_version(),
     }
 
 
@@ -265,6 +265,13 @@ class ServerProcess:
             found.setdefault(stage or "latency", {})[kind] = float(value)
         return {name: (values["sum"], int(values["count"])) for name, values in found.items()}
 
+    def mean_ms_since(self, before: dict[str, tuple[float, int]]) -> dict[str, float]:
+        """Mean milliseconds per frame of each of `server_seconds` since ``before`` (an earlier answer of it)."""
+        return {
+            name: 1000.0 * (total - before[name][0]) / max(count - before[name][1], 1)
+            for name, (total, count) in self.server_seconds().items()
+        }
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""
         if self.process.poll() is None:
@@ -408,10 +415,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with ServerProcess("follower.serve", args.model, directory / "follower.log", *FOLLOWER_FLAGS) as server:
             before = server.server_seconds()
             ours = paced(server.url, frames, args.frames)
-            results["server_mean_ms"] = {
-                name: 1000.0 * (total - before[name][0]) / max(count - before[name][1], 1)
-                for name, (total, count) in server.server_seconds().items()
-            }
+            results["server_mean_ms"] = server.mean_ms_since(before)
             print("overload ...", file=sys.stderr)
             results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
         print("the naive server over the socket ...", file=sys.stderr)
@@ -446,7 +450,7 @@ def markdown(results: dict[str, Any]) -> str:
     ours_p95 = percentiles_ms(e2e["ours"], 95)[0]
     lines = [
         f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, "
-        f"TensorFlow {info['tensorflow']}. Load average (1/5/15 min): "
+        f"Keras on {info['backend']}. Load average (1/5/15 min): "
         f"{_loads(load_start)} at the start, {_loads(load_end)} at the end.",
         "",
         f"End to end over the socket, {len(e2e['ours'])} frames at {SIM_RATE:g} frames/s, sending `sensor_frame` "

@@ -296,8 +296,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     flags = " ".join(f"--{key.lower().replace('_', '-')} {value}" for key, value in results["server_flags"].items())
     lines = [
-        f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, TensorFlow "
-        f"{info['tensorflow']}. Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
+        f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, Keras on "
+        f"{info['backend']}. Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
         f"{_loads(results['load_average_end'])} at the end. Server flags: {flags or 'the defaults'}.",
         "",
         "| flight (frames) | measure | `--tracker none` | `--tracker kalman` (default) | target | met |",

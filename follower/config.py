@@ -73,8 +73,8 @@ HELP = {
     "ACCEL_NOISE": "kalman: standard deviation (m/s^2) of the target's acceleration (process noise)",
     "MAX_IMAGE_SIDE": "frames whose image headers declare more pixels than this a side are rejected before "
     "decoding (the simulator sends 256)",
-    "INFERENCE_THREADS": "threads TensorFlow splits each network op over, 0 for one per core; 1 answered the "
-    "simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
+    "INFERENCE_THREADS": "threads TensorFlow or PyTorch split each network op over (JAX: XLA's own), 0 for one per "
+    "core; 1 answered the simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
     "FX": "focal length in pixels along image columns",
     "FY": "focal length in pixels along image rows",
     "CX": "principal point column",

@@ -1,45 +1,144 @@
-"""The network behind the pipeline: a Keras FCN called through one compiled, fixed-shape TensorFlow function.
+"""The network behind the pipeline: a Keras FCN called through one compiled, fixed-shape function of the backend
+Keras runs on (``KERAS_BACKEND``, read once at import: a process has one backend).
 
 Keras' ``model.predict()`` rebuilds its data pipeline on every call, which costs more than the network itself
-for one 160x160 frame; a ``tf.function`` with a fixed input signature is traced once, at start-up (the
-warm-up), and then runs the graph directly.
+for one 160x160 frame. Each backend compiles the forward pass its own way, traced once at start-up (the
+warm-up), on the device the backend computes on (the first GPU when it has one, else the CPU):
+
+- ``tensorflow``: a ``tf.function`` with a fixed input signature;
+- ``jax``: ``jax.jit`` over the model's stateless call, its weights placed on the device once;
+- ``torch``: ``torch.compile`` of the model's exported graph, called under ``torch.inference_mode`` (3 times faster
+  than the model uncompiled on the CPU, docs/performance.md), or the model uncompiled where compiling fails.
+
+Only the active backend is imported: TensorFlow need not be installed to serve with JAX or PyTorch.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from collections.abc import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import models
-from models.devices import describe_devices
+from models.devices import default_device
 from models.imaging import TARGET_CLASS, prepare_input
 
+logger = logging.getLogger("follower")
 
-def set_inference_threads(threads: int) -> int:
-    """Threads TensorFlow splits each op over (0: its default, one per core); call before the first model loads.
-    Returns the setting as TensorFlow reports it.
+# A batch of one prepared image (1, S, S, 3) float32 → its class probabilities (S, S, C) float32.
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def set_inference_threads(threads: int) -> int | None:
+    """Threads the backend splits each op over (0: its default, one per core); call before the first model loads.
+    Returns the setting as the backend reports it, or None under JAX, whose CPU threads XLA fixes itself.
 
     At the simulator's 5 frames/s the second thread mostly waits to be woken for each op after 200 ms idle, so on
     a 2-core machine one thread answers sooner and leaves the other core to the socket hub (docs/performance.md).
     """
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    return tf.config.threading.get_intra_op_parallelism_threads()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        return tf.config.threading.get_intra_op_parallelism_threads()
+    if backend == "torch":
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        return torch.get_num_threads()
+    return None
+
+
+def _compile_tensorflow(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward, object]:
+    """A ``tf.function`` traced for exactly ``shape``: (the call, the ``tf.function``)."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec(shape, tf.float32, name="image")]
+    compiled = tf.function(lambda batch: model(batch, training=False)[0], input_signature=signature, autograph=False)
+    return lambda batch: compiled(tf.constant(batch)).numpy(), compiled
+
+
+def _compile_jax(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward, object]:
+    """``jax.jit`` over ``model.stateless_call``, the weights on the default device: (the call, the jitted function).
+
+    The weights are arguments, not constants folded into the program, so compiling stays quick; they are put on
+    the device here, once, and every call only moves the image there and the probabilities back.
+    """
+    import jax
+
+    device = jax.devices()[0]
+    trainable = jax.device_put([v.value for v in model.trainable_variables], device)
+    non_trainable = jax.device_put([v.value for v in model.non_trainable_variables], device)
+
+    @jax.jit
+    def compiled(trainable, non_trainable, batch):
+        outputs, _ = model.stateless_call(trainable, non_trainable, batch, training=False)
+        return outputs[0]
+
+    return lambda batch: np.asarray(compiled(trainable, non_trainable, batch)), compiled
+
+
+def _compile_torch(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward, object]:
+    """``torch.compile`` of the model's exported graph, called under ``torch.inference_mode`` and compiled now: (the
+    call, the compiled graph). Where exporting or compiling fails (no C++ compiler for the CPU, no Triton for the
+    GPU, as on many Windows machines) the Keras model runs uncompiled, with a warning.
+
+    The graph (``torch.export``) holds no Keras Python: compiled from the model itself, each of the server's worker
+    threads would compile it again, since Keras keeps per-thread state that the compiled code checks.
+    """
+    import torch
+
+    device = model.weights[0].value.device  # where Keras put the weights: its GPU when it has one
+
+    def call(module: Callable) -> Forward:
+        def forward(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():  # a copy, with the same strides for every frame: no recompiling for them
+                return module(torch.tensor(batch, device=device), training=False)[0].cpu().numpy()
+
+        return forward
+
+    try:
+        with warnings.catch_warnings():  # Dynamo says, for a few of Keras' cached functions, that it traces them
+            warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+            example = (torch.zeros(shape, device=device),)
+            compiled = torch.compile(torch.export.export(model, example, {"training": False}).module())
+            call(compiled)(np.zeros(shape, np.float32))
+    except Exception as error:  # torch's compilers fail in many ways; the model itself still runs
+        logger.warning("torch.compile failed, serving the model uncompiled: %s: %s", type(error).__name__, error)
+        return call(model), model
+    return call(compiled), compiled
+
+
+_COMPILERS = {"tensorflow": _compile_tensorflow, "jax": _compile_jax, "torch": _compile_torch}
+
+
+def compile_forward(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward, object]:
+    """The model's forward pass for batches of ``shape``, compiled for the active backend: (the call, the backend's
+    compiled object, for inspection). Raises ValueError on a backend without a compiler here."""
+    backend = keras.backend.backend()
+    if backend not in _COMPILERS:
+        raise ValueError(f"KERAS_BACKEND must be one of {', '.join(_COMPILERS)} to serve. Received: {backend!r}")
+    return _COMPILERS[backend](model, shape)
 
 
 class Segmenter:
     """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs;
-    `class_probabilities` gives every class (S, S, C) from the same compiled call."""
+    `class_probabilities` gives every class (S, S, C) from the same compiled call. ``backend`` and ``device`` say
+    where it runs (``"jax"``, ``"GPU 0: NVIDIA H100 80GB HBM3"`` or ``"CPU"``)."""
 
     def __init__(self, model: keras.Model, input_size: int, name: str = "model") -> None:
         self.model = model
         self.input_size = int(input_size)
         self.name = name
-        self.device = describe_devices()
-        signature = [tf.TensorSpec((1, self.input_size, self.input_size, 3), tf.float32, name="image")]
-        self._infer = tf.function(self._forward, input_signature=signature, autograph=False)
+        self.backend = keras.backend.backend()
+        self.device = default_device()
+        self._infer, self.compiled = compile_forward(model, (1, self.input_size, self.input_size, 3))
         self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # warm-up: trace and allocate now
 
     @classmethod
@@ -48,14 +147,9 @@ class Segmenter:
         model, card = models.load(path)
         return cls(model, card["input_size"], name=str(path))
 
-    def _forward(self, batch: tf.Tensor) -> tf.Tensor:
-        """The compiled call: the softmax for a batch of one."""
-        return self.model(batch, training=False)[0]
-
     def class_probabilities(self, rgb: np.ndarray) -> np.ndarray:
         """Probability per output pixel and class (S, S, C) for one image, resized and scaled as in training."""
-        batch = prepare_input(rgb, self.input_size)[np.newaxis]
-        return self._infer(tf.constant(batch)).numpy()
+        return self._infer(prepare_input(rgb, self.input_size)[np.newaxis])
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Target probability per output pixel (S, S) for one image."""

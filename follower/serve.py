@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     """Load the model, build the server and bind its socket; raises StartupError."""
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed on import otherwise
+    # JAX takes 75 % of the GPU's memory at its start by default; the simulator may be rendering on that GPU.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import eventlet
 
     with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
@@ -87,6 +89,7 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     info = {
         "model": segmenter.name,
         "input_size": segmenter.input_size,
+        "backend": segmenter.backend,
         "device": segmenter.device,
         "inference_threads": threads,
     }
@@ -96,9 +99,10 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     except OSError as error:
         raise StartupError(f"Cannot listen on {config['HOST']}:{config['PORT']}: {error.strerror}") from error
     logger.info(
-        "Serving %s (input %dx%d, %s, inference threads: %s) on http://%s:%d (ping every %g s); "
+        "Serving %s (input %dx%d, %s on %s, inference threads: %s) on http://%s:%d (ping every %g s); "
         "waiting for the simulator",
-        segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.device, threads or "one per core",
+        segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.backend, segmenter.device,
+        "XLA's own" if threads is None else threads or "one per core",
         config["HOST"], config["PORT"], config["PING_INTERVAL"],
     )  # fmt: skip
     if config["RECORD"]:

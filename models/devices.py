@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import keras
 
 
@@ -24,6 +26,19 @@ def gpu_names() -> list[str]:
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def backend_version() -> str:
+    """The active Keras backend and its version: ``"jax 0.10.2"``."""
+    backend = keras.backend.backend()
+    return f"{backend} {importlib.import_module(backend).__version__}"
+
+
+def default_device() -> str:
+    """The device the active Keras backend computes on unless told otherwise: ``"GPU 0: NVIDIA H100 80GB HBM3"``
+    (the first GPU, as every backend picks it) or ``"CPU"``."""
+    gpus = gpu_names()
+    return f"GPU 0: {gpus[0]}" if gpus else "CPU"
 
 
 def describe_devices() -> str:

@@ -349,8 +349,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Run training as configured by ``args``; returns the final card."""
+def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict:
+    """Run training as configured by ``args``; returns the final card. ``extra_callbacks`` run after ours, so
+    their ``on_epoch_end`` sees the epoch's validation scores in the logs (`models.sweep` uses it)."""
     keras.utils.set_random_seed(args.seed)
     augmentations = parse_augmentations(args.augment)
     class_weights = tuple(float(w) for w in args.class_weights.split(","))
@@ -428,6 +429,7 @@ def train(args: argparse.Namespace) -> dict:
         callbacks.append(TimeLimit(args.time_limit))
     if card["versions"]["tensorflow"] and importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(str(out.with_name(out.name + ".logs"))))
+    callbacks += extra_callbacks or []
     print(
         f"{'Resuming' if resuming else 'Starting'} {spec} at {args.input_size}px: {model.count_params()} "
         f"parameters, {steps} steps of {args.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"

@@ -108,12 +108,20 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m follower.serve`` in a subprocess, its log lines collected as they come."""
+    """``python -m follower.serve`` in a subprocess, its log lines collected as they come; ``env`` adds to its
+    environment (``{"KERAS_BACKEND": "jax"}``)."""
 
-    def __init__(self, weights: Path, *args: str, port: int | None = None, module: str = "follower.serve") -> None:
+    def __init__(
+        self,
+        weights: Path,
+        *args: str,
+        port: int | None = None,
+        module: str = "follower.serve",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, str(weights), "--port", str(self.port), *args],

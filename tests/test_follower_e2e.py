@@ -133,6 +133,7 @@ def test_python_socketio_client(server):
         client.disconnect()
     health = server.health()
     assert health["status"] == "ok" and health["input_size"] == 128 and health["device"] == "CPU"
+    assert health["backend"] == "tensorflow"
     assert health["inference_threads"] == 1
     assert health["mode"] == "PATROL" and isinstance(health["last_frame_age_s"], float)
 
@@ -208,8 +209,8 @@ def test_busy_port_exits_before_loading(tmp_path):
 def test_start_up_prints_one_line_as_the_readme_shows_it(server):
     line = server.wait_for_line("waiting for the simulator")
     pattern = (
-        r"INFO follower: Serving \S+ \(input 128x128, CPU, inference threads: 1\) on http://127\.0\.0\.1:\d+ "
-        r"\(ping every 2 s\); waiting for the simulator$"
+        r"INFO follower: Serving \S+ \(input 128x128, tensorflow on CPU, inference threads: 1\) "
+        r"on http://127\.0\.0\.1:\d+ \(ping every 2 s\); waiting for the simulator$"
     )
     assert re.search(pattern, line), line
     before = server.lines[: server.lines.index(line)]

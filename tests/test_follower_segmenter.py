@@ -1,4 +1,5 @@
-"""follower.segmenter: a real Keras model behind one compiled, fixed-signature call."""
+"""follower.segmenter: a real Keras model behind one compiled, fixed-signature call (here under TensorFlow; the
+other backends: tests/test_follower_backends.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_red_pixels_are_the_target(red):
 def test_the_compiled_call_is_traced_once(red):
     for size in (256, 64, 100):
         red(np.zeros((size, size, 3), np.uint8))
-    assert red._infer.experimental_get_tracing_count() == 1
+    assert red.compiled.experimental_get_tracing_count() == 1
 
 
 def test_an_fcn_from_the_architecture_builder():

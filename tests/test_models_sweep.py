@@ -1,0 +1,187 @@
+"""Sweeps over models.train: worker processes sharing a study on SQLite and PostgreSQL, a killed worker, the
+report, the export into the server, and the search space file's errors."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, make_dataset
+
+optuna = pytest.importorskip("optuna", reason="the sweep extra is not installed: pip install -e '.[sweep]'")
+
+from models.sweep import study as studies  # noqa: E402
+from models.sweep.cli import main  # noqa: E402
+from models.sweep.space import SpaceError, load_space  # noqa: E402
+from models.sweep.trial import should_prune  # noqa: E402
+from models.sweep.workers import thread_shares  # noqa: E402
+
+TINY_SPACE = """
+arch = ["e8,c8,d8", "e8,e8,c8,d8,d8"]
+input_size = 32
+epochs = 2
+batch_size = 4
+lr = { low = 0.005, high = 0.05, log = true }
+augment = ["none", "flip"]
+"""
+
+
+@pytest.fixture
+def sweep_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLLOWME_CACHE", str(tmp_path / "cache"))
+    make_dataset(tmp_path / "train", 12, seed=1)
+    make_dataset(tmp_path / "val", 4, seed=2)
+    (tmp_path / "space.toml").write_text(TINY_SPACE)
+    return tmp_path
+
+
+def sweep_argv(root: Path, study: str, trials: int, *extra: str) -> list[str]:
+    return [
+        "--train", str(root / "train"), "--val", str(root / "val"), "--space", str(root / "space.toml"),
+        "--out", str(root / "sweeps"), "--study", study, "--trials", str(trials), "--heartbeat", "1", *extra,
+    ]  # fmt: skip
+
+
+def start_worker(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "models.sweep", *argv], cwd=ROOT)
+
+
+def trials_of(url: str, study: str) -> list:
+    return optuna.load_study(study_name=study, storage=url).get_trials()
+
+
+def finished(trials) -> list:
+    return [t for t in trials if t.state in studies.FINISHED]
+
+
+def test_a_killed_worker_leaves_the_study_consistent_and_two_workers_complete_it(sweep_dirs, capsys):
+    from follower.segmenter import Segmenter
+
+    worker = start_worker(sweep_argv(sweep_dirs, "tiny", 3))
+    history = sweep_dirs / "sweeps" / "tiny" / "trial-0" / "model.history.csv"
+    deadline = time.monotonic() + 90
+    while not history.is_file() and time.monotonic() < deadline:  # mid-trial: its first epoch is written
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    url = studies.default_storage(sweep_dirs / "sweeps")
+    assert [t.state.name for t in trials_of(url, "tiny")] == ["RUNNING"]  # a reader still sees a sane study
+
+    assert main(sweep_argv(sweep_dirs, "tiny", 3, "--workers", "2")) == 0
+    trials = trials_of(url, "tiny")
+    assert trials[0].state.name == "FAIL" and len(finished(trials)) >= 3
+    assert trials[1].params == trials[0].params  # the killed trial was run again with its options
+    assert len({t.user_attrs["worker"] for t in finished(trials)}) == 2  # by both workers
+
+    first = next(t for t in trials if t.state.name == "COMPLETE")
+    card_file = sweep_dirs / "sweeps" / "tiny" / f"trial-{first.number}" / "model.card.json"
+    card = json.loads(card_file.read_text())
+    assert card["sweep"]["study"] == "tiny" and card["sweep"]["trial"] == first.number
+    assert card["sweep"]["storage"] == url and set(first.params) <= set(card["sweep"]["params"])
+    assert (card_file.parent / "model.history.csv").is_file()
+    assert first.values[0] == card["validation"]["final_score"] and first.values[1] > 0
+
+    assert main(["--report", "tiny", "--out", str(sweep_dirs / "sweeps")]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "finished trials per minute" in out
+    assert (sweep_dirs / "sweeps" / "tiny" / "pareto.png").stat().st_size > 0
+
+    exported = sweep_dirs / "weights" / "swept"
+    where = ["--study", "tiny", "--out", str(sweep_dirs / "sweeps")]
+    assert main(["--export", str(first.number), str(exported), *where]) == 0
+    segment = Segmenter.load(exported)
+    assert segment.input_size == 32
+    assert segment(np.zeros((256, 256, 3), np.uint8)).shape[:2] == (32, 32)
+
+
+def postgres_binaries() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    if not found[-1]:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    return Path(found[-1]).parent
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL server of its own on a free port, as the postgres user when this is root."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[sweep]'")
+    binaries = postgres_binaries()
+    as_user = []
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser to start PostgreSQL as the postgres user")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    folder = Path(tempfile.mkdtemp(prefix="followme-pg-"))
+    if as_user:
+        shutil.chown(folder, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=60)  # noqa: E731
+    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}"
+    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(folder / "log"), "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_separately_started_workers_share_one_study_in_postgresql(sweep_dirs, postgres_url):
+    argv = sweep_argv(sweep_dirs, "shared", 3, "--storage", postgres_url)
+    workers = [start_worker(argv), start_worker(argv)]
+    assert [w.wait(timeout=180) for w in workers] == [0, 0]
+    trials = trials_of(postgres_url, "shared")
+    assert len(finished(trials)) >= 3
+    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in finished(trials)}
+    assert pids == {w.pid for w in workers}
+
+
+def test_bad_input_is_named(sweep_dirs, capsys):
+    space = sweep_dirs / "space.toml"
+    for text, complaint in (
+        ("learning_rate = 0.1", "unknown key 'learning_rate'"),
+        ("arch = ['e8,x8']", "Bad block 'x8'"),
+        ("schedule = 'linear'", "invalid choice: 'linear'"),
+        ("lr = { low = 0.1, high = 0.01 }", "low < high"),
+        ("out = 'x'", "unknown key 'out'"),
+    ):
+        space.write_text(text)
+        with pytest.raises(SpaceError, match=complaint):
+            load_space(space)
+    space.write_text(TINY_SPACE)
+    assert main(sweep_argv(sweep_dirs, "s", 1, "--storage", "nonsense")) == 2
+    assert "is not a database URL" in capsys.readouterr().err
+    assert main(["--report", "missing", "--out", str(sweep_dirs / "nowhere")]) == 2
+    assert "No sweep storage at" in capsys.readouterr().err
+
+
+def test_load_space_reads_the_default_space():
+    space = load_space()
+    assert "slim5" in space.choices["arch"] and space.ranges["lr"]["log"]
+
+
+def test_pruning_compares_with_trials_at_most_as_slow_at_the_same_epoch():
+    peers = [(5.0, [0.4, 0.5]), (6.0, [0.3, 0.6]), (20.0, [0.9, 0.9])]
+    assert should_prune(0.2, 0, ms=6.0, peers=peers)  # median 0.35 of the two as fast
+    assert not should_prune(0.2, 0, ms=5.5, peers=peers)  # only one peer as fast
+    assert not should_prune(0.4, 0, ms=30.0, peers=peers)  # median of three is 0.4
+    assert not should_prune(0.1, 2, ms=30.0, peers=peers)  # nobody reached epoch 3
+
+
+def test_cores_are_split_into_threads_per_worker():
+    assert thread_shares(5, 2) == [3, 2]
+    assert thread_shares(2, 3) == [1, 1, 1]
