@@ -19,6 +19,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -90,18 +91,22 @@ def _compile_torch(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward,
     GPU, as on many Windows machines) the Keras model runs uncompiled, with a warning.
 
     The graph (``torch.export``) holds no Keras Python: compiled from the model itself, each of the server's worker
-    threads would compile it again, since Keras keeps per-thread state that the compiled code checks.
+    threads would compile it again, since Keras keeps per-thread state that the compiled code checks. On an H100
+    even the graph took 2–3 s on the first frame of each of eventlet's worker threads, so every call, the
+    compiling one included, runs on one thread of its own (docs/performance.md).
     """
     import torch
 
     device = model.weights[0].value.device  # where Keras put the weights: its GPU when it has one
+
+    inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch-inference")
 
     def call(module: Callable) -> Forward:
         def forward(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():  # a copy, with the same strides for every frame: no recompiling for them
                 return module(torch.tensor(batch, device=device), training=False)[0].cpu().numpy()
 
-        return forward
+        return lambda batch: inference_thread.submit(forward, batch).result()
 
     try:
         with warnings.catch_warnings():  # Dynamo says, for a few of Keras' cached functions, that it traces them

@@ -16,6 +16,8 @@ from models.imaging import TARGET_CLASS
 class SegmentationLoss(keras.losses.Loss):
     """Weighted categorical cross-entropy plus ``dice_weight`` x (1 - soft Dice of the target channel).
 
+    The truth is one-hot (B, H, W, C) or class indices (B, H, W), one-hot encoded here, on the device: training
+    batches carry indices, a twelfth of the bytes, and the augmentation workers skip the encoding.
     ``class_weights`` scales each pixel's cross-entropy by the weight of its true class. The Dice is computed
     over the whole batch, so images without the target do not divide by zero.
     """
@@ -32,6 +34,8 @@ class SegmentationLoss(keras.losses.Loss):
         self.dice_weight = float(dice_weight)
 
     def call(self, y_true, y_pred):
+        if len(y_true.shape) == len(y_pred.shape) - 1:
+            y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
         y_pred = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
         pixel_weights = ops.sum(y_true * ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype), axis=-1)
         cross_entropy = -ops.sum(y_true * ops.log(y_pred), axis=-1) * pixel_weights

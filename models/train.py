@@ -80,8 +80,7 @@ class TrainingBatches(keras.utils.PyDataset):
             image, classes = self.augmenter(self.data.images[i], self.data.classes[i], rng)
             images.append(image)
             targets.append(classes)
-        one_hot = np.eye(NUM_CLASSES, dtype=np.float32)[np.stack(targets)]
-        return scale_input(np.stack(images)), one_hot
+        return scale_input(np.stack(images)), np.stack(targets)  # class indices: the loss one-hot encodes them
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
