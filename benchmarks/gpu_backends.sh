@@ -7,7 +7,13 @@
 #     bash benchmarks/gpu_backends.sh [BUDGET_S]        # default 220 s; results in $OUT (default ./gpu-results)
 #
 # Keras and the server's small dependencies come as wheels from .gpu/serve-whl (ignored by git; carry it along),
-# installed into /tmp/site. $OUT gets at most 7 files: about.txt (GPU, versions), results.md (the tables),
+# installed into /tmp/site. The folder used on 2026-11-26 (Python 3.12 there), made here with
+#     pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#         -d .gpu/serve-whl keras==3.15.1 namex==0.1.0 optree==0.20.0 absl-py h5py rich markdown-it-py mdurl \
+#         pygments typing-extensions eventlet==0.41.3 greenlet==3.5.6 dnspython python-socketio==5.18.1 \
+#         python-engineio==4.15.1 simple-websocket wsproto h11 bidict flask==3.1.3 werkzeug click jinja2 \
+#         markupsafe itsdangerous blinker prometheus-client websocket-client filterpy==2.0.0
 # stderr.txt, and BACKEND.json and BACKEND-server.log per backend measured. A backend still running when the budget
 # is spent is interrupted (SIGINT, so that it stops its server).
 set -uo pipefail
