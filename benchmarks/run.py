@@ -12,8 +12,9 @@
 3. The same frames, the same way, through `benchmarks.naive_server` (the 2017 approach: ``model.predict()`` per
    frame on the socket hub), in the same run; the ratios are naive / ours.
 4. In process: the time of each stage, offline frames/s (`follower.replay`) and resident memory over
-   ``--memory-frames`` frames through `follower.pipeline.process_frame`. The emit stage is what the socket adds:
-   the mean end-to-end latency minus the server's own mean (arrival to decision, from its ``/metrics``).
+   ``--memory-frames`` frames through `follower.pipeline.process_frame`; beside them, the served frame's way stage by
+   stage (`WATERFALL`, from the server's ``/metrics``), and what the socket and the client add: the mean
+   end-to-end latency minus the server's stages.
 5. With ``--compare M2``: the follower again, serving M2 (say the previous default model), on the same frames (those
    both models locate), in the same run, after the naive server; the cost ratio is our p50 / M2's p50.
 6. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
@@ -138,8 +139,20 @@ STAGES = {
     "decide": "decide (tracker, events)",
     "pipeline": "whole `process_frame`",
 }
-# `process_frame`'s own timings → the server's ``follower_stage_seconds`` label for the same stage.
-PIPELINE_TIMINGS = {"decode": "decode", "segment": "inference", "locate": "locate"}
+# `process_frame`'s own timings, as `stage_breakdown` keeps them beside the `STAGES`.
+PIPELINE_TIMINGS = ("decode", "segment", "locate")
+# The served frame's way, in order: the server's ``follower_stage_seconds`` label → (what it is, the in-process
+# stage that does the same work, or None where only the server has it).
+WATERFALL = {
+    "queue": ("waiting in the slot (arrival on the hub → handed to the worker)", None),
+    "to_worker": ("hop to the worker thread", None),
+    "decode": ("decode (base64, JPEG, PNG, poses)", "decode"),
+    "inference": ("inference (resize and network)", "segment"),
+    "locate": ("locate (blob, depth, geometry)", "locate"),
+    "to_hub": ("hop back to the hub", None),
+    "decide": ("decide (in process: the Kalman tracker; served: `--tracker none` and recording)", "decide"),
+    "emit": ("emit (the events queued for the socket's writer)", None),
+}
 
 
 def stage_breakdown(frames: list[dict], segmenter: Any, settings: Any, count: int) -> dict[str, dict[str, float]]:
@@ -258,7 +271,7 @@ class ServerProcess:
 
     def server_seconds(self) -> dict[str, tuple[float, int]]:
         """(sum of seconds, count) of the server's histograms (``/metrics``): ``latency`` (arrival to decision)
-        and each stage (``decode``, ``inference``, ``locate``)."""
+        and each stage (`WATERFALL`)."""
         pattern = r'^follower_(?:latency|stage)_seconds_(sum|count)(?:\{stage="(\w+)"\})? (\S+)$'
         found: dict[str, dict[str, float]] = {}
         for kind, stage, value in re.findall(pattern, self.get("/metrics"), re.MULTILINE):
@@ -475,17 +488,11 @@ def markdown(results: dict[str, Any]) -> str:
             for name, label in STAGES.items()
         ),
         "",
-        "The same stages in the server (means over the 5 frames/s run, from its `/metrics`), and what the socket "
-        "adds (emit: the client's mean end-to-end latency minus the server's arrival-to-decision mean):",
+        "Where a served frame's time goes, against the same work in process (means in ms; served: over the "
+        "5 frames/s run, from the server's `/metrics`; the socket and the client are the end-to-end mean minus "
+        "the server's stages):",
         "",
-        "| mean ms | decode | inference (resize included) | locate | whole | emit, socket and client |",
-        "| --- | --- | --- | --- | --- | --- |",
-        "| in process | "
-        + " | ".join(f"{stages[name]['mean']:.2f}" for name in PIPELINE_TIMINGS)
-        + f" | {stages['pipeline']['mean']:.2f} | |",
-        "| in the server | "
-        + " | ".join(f"{server[label]:.2f}" for label in PIPELINE_TIMINGS.values())
-        + f" | {server['latency']:.2f} (arrival to decision) | {results['e2e_mean_ms'] - server['latency']:.2f} |",
+        *waterfall_rows(stages, server, results["e2e_mean_ms"]),
         "",
         "| throughput and memory | value |",
         "| --- | --- |",
@@ -509,6 +516,8 @@ def markdown(results: dict[str, Any]) -> str:
         "| --- | --- | --- |",
         f"| end-to-end p50 ≤ 30 ms | {ours[0]:.1f} ms | {_yes(ours[0] <= 30)} |",
         f"| ≥ 5x faster than naive (p50) | {ratio[0]:.1f}x | {_yes(ratio[0] >= 5)} |",
+        f"| served ≈ in process: end-to-end p50 ≤ `process_frame` p50 + 2 ms | {ours[0]:.1f} ms against "
+        f"{stages['pipeline']['p50']:.1f} ms | {_yes(ours[0] <= stages['pipeline']['p50'] + 2)} |",
         f"| memory growth < 50 MB over 10,000 frames | {memory['growth_mb']:+.1f} MB over {memory['frames']:,} | "
         f"{_yes(memory['growth_mb'] < 50 and memory['frames'] >= 10_000)} |",
         f"| overload: nothing queues (received = processed + dropped + rejected + failed; drained at once) | "
@@ -516,6 +525,25 @@ def markdown(results: dict[str, Any]) -> str:
         f"{_yes(accounted == over['frames_received'] and over['drain_s'] < 1.0)} |",
     ]
     return "\n".join(lines)
+
+
+def waterfall_rows(stages: dict[str, dict[str, float]], server: dict[str, float], e2e_mean_ms: float) -> list[str]:
+    """The served path's stages beside the in-process ones (means in ms), the socket's rest, and the totals."""
+    rows = ["| stage | in process | served | served − in process |", "| --- | --- | --- | --- |"]
+    for label, (what, local) in WATERFALL.items():
+        if local is None:
+            rows.append(f"| {what} | | {server[label]:.2f} | {server[label]:+.2f} |")
+        else:
+            mine = stages[local]["mean"]
+            rows.append(f"| {what} | {mine:.2f} | {server[label]:.2f} | {server[label] - mine:+.2f} |")
+    socket_ms = e2e_mean_ms - sum(server[label] for label in WATERFALL)
+    whole = stages["pipeline"]["mean"] + stages["decide"]["mean"]
+    return [
+        *rows,
+        f"| socket and client (both ways) | | {socket_ms:.2f} | {socket_ms:+.2f} |",
+        f"| **whole** (in process: `process_frame` and decide; served: end to end) | {whole:.2f} | "
+        f"{e2e_mean_ms:.2f} | **{e2e_mean_ms - whole:+.2f}** |",
+    ]
 
 
 def compare_rows(results: dict[str, Any], ours: list[float]) -> list[str]:

@@ -13,20 +13,22 @@ Exported: ``follower_frames_total`` (sensor frames received), ``follower_frames_
 ``follower_coasting_frames_total`` (predicted positions sent), ``follower_target_switches_total`` (a target
 confirmed elsewhere replaced the followed one, unseen meanwhile), ``follower_candidates`` (unconfirmed candidates
 now) and ``follower_tracker_status{status}`` (1 for the status of the last frame, 0 for the others); and the
-histograms ``follower_latency_seconds`` (arrival to decision) and ``follower_stage_seconds{stage}`` with the
-stages ``decode``, ``inference`` and ``locate``.
+histograms ``follower_latency_seconds`` (arrival to decision) and ``follower_stage_seconds{stage}``, the served
+frame's path in order (`STAGES`): ``queue`` (arrival on the hub to the hand-over to the inference worker),
+``to_worker`` (until the worker starts it), ``decode``, ``inference`` (resize and network), ``locate``,
+``to_hub`` (the worker's end until the hub resumes), ``decide`` (tracker and recording) and ``emit`` (the events
+queued for the socket's writer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import flask
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from follower.pipeline import FrameResult
 from follower.state import FollowerState
 from follower.tracking import Mode, Status
 
@@ -52,8 +54,17 @@ STATE_COUNTERS = {
     ),
 }
 
-# Pipeline timing key → ``stage`` label.
-STAGES = {"decode": "decode", "segment": "inference", "locate": "locate"}
+# Stage seconds key (`process_frame`'s timings and the server's own) → ``stage`` label, in the frame's order.
+STAGES = {
+    "queue": "queue",
+    "to_worker": "to_worker",
+    "decode": "decode",
+    "segment": "inference",
+    "locate": "locate",
+    "to_hub": "to_hub",
+    "decide": "decide",
+    "emit": "emit",
+}
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -113,10 +124,11 @@ class FollowerMetrics:
         )
         self._stages = {key: stages.labels(stage=label) for key, label in STAGES.items()}
 
-    def observe(self, result: FrameResult, latency_s: float) -> None:
-        """Record one processed frame: its end-to-end latency and the time of each stage."""
+    def observe(self, stage_seconds: Mapping[str, float], latency_s: float) -> None:
+        """Record one processed frame: its latency (arrival to decision) and the seconds of each stage it timed
+        (keys of `STAGES`)."""
         self.latency.observe(latency_s)
-        for key, seconds in result.timings.items():
+        for key, seconds in stage_seconds.items():
             self._stages[key].observe(seconds)
 
     def exposition(self) -> bytes:

@@ -2,9 +2,11 @@
 live page (`follower.dashboard`) and ``GET /metrics`` (`follower.metrics`).
 
 It only moves messages: a ``sensor_frame`` goes into the `FollowerState`'s single slot; whichever handler
-finds the follower idle runs the pipeline on the newest waiting frame in a native thread (eventlet's tpool),
-emits the resulting events to the frame's sender, and repeats until the slot is empty. The hub never runs
-the network, and a frame that waits while a newer one arrives is dropped, so latency cannot accumulate.
+finds the follower idle runs the pipeline on the newest waiting frame in the server's one native worker thread
+(`follower.worker`), emits the resulting events to the frame's sender, and repeats until the slot is empty. The
+hub never runs the network, and a frame that waits while a newer one arrives is dropped, so latency cannot
+accumulate. Each frame's way is timed stage by stage, from its arrival on the hub to its events queued for the socket
+(`follower.metrics.STAGES`).
 
 Malformed packets: a WebSocket message that is not an Engine.IO packet, a binary message or binary event (the
 simulator sends text only; a binary event's attachments are never awaited) and a Socket.IO packet that does not
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import reprlib
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -31,6 +35,7 @@ from follower.pipeline import FrameResult, Segment, Settings, process_frame
 from follower.recording import Recorder
 from follower.state import FollowerState, Pending
 from follower.tracking import TrackerSettings, make_tracker
+from follower.worker import WorkerThread
 from sim_bridge.protocol import SENSOR_FRAME, ProtocolError
 
 logger = logging.getLogger("follower")
@@ -147,6 +152,17 @@ class SimulatorServer(socketio.Server):
         super()._handle_event(eio_sid, namespace, id, data)
 
 
+@dataclass(frozen=True)
+class Processed:
+    """What the worker thread hands back: the pipeline's result or its error, and when (`time.perf_counter`
+    seconds) the worker started and finished the frame."""
+
+    result: FrameResult | None
+    error: BaseException | None
+    started: float
+    finished: float
+
+
 class FollowerServer:
     """The Socket.IO server, the Flask app and the follower's state, wired together.
 
@@ -162,6 +178,7 @@ class FollowerServer:
         self.model_info = dict(model_info)
         tracker = make_tracker(TrackerSettings.from_config(config))
         self.state = FollowerState(tracker, warn_interval=config["WARN_INTERVAL"])
+        self.worker = WorkerThread()
         self.sio = SimulatorServer(
             async_mode="eventlet",
             ping_interval=config["PING_INTERVAL"],
@@ -217,27 +234,42 @@ class FollowerServer:
                 self.state.fail(pending, error)
 
     def _serve(self, pending: Pending) -> None:
-        """Process one frame off the hub, then send its events back to its sender."""
-        result, error = tpool.execute(self._process, pending)
-        if isinstance(error, ProtocolError):
-            self.state.reject(pending, error)
-        elif error is not None:
-            self.state.fail(pending, error)
+        """Process one frame off the hub, then answer it; each stage of its way is timed (`metrics.STAGES`)."""
+        queued = self.state.clock() - pending.received
+        handed = time.perf_counter()
+        processed = self.worker.run(self._process, pending)
+        resumed = time.perf_counter()
+        if isinstance(processed.error, ProtocolError):
+            self.state.reject(pending, processed.error)
+        elif processed.error is not None:
+            self.state.fail(pending, processed.error)
         else:
-            events = self.state.complete(pending, result)
-            self.recorder.decision(pending.sid, self.state.last_decision, pending.message)
-            for event in events:
-                self.sio.emit(event.name, event.data, to=pending.sid)
-                self.recorder.event(pending.sid, event, pending.message)
-            self.metrics.observe(result, self.state.last_latency_s)
-            self.dashboard.observe(result, self.state.last_latency_s)
+            hops = {"queue": queued, "to_worker": processed.started - handed, "to_hub": resumed - processed.finished}
+            self._answer(pending, processed.result, {**hops, **processed.result.timings}, resumed)
 
-    def _process(self, pending: Pending) -> tuple[FrameResult | None, BaseException | None]:
+    def _answer(self, pending: Pending, result: FrameResult, stage_seconds: dict[str, float], resumed: float) -> None:
+        """Decide on a processed frame, send its events to its sender, and record, count and show it."""
+        events = self.state.complete(pending, result)
+        self.recorder.decision(pending.sid, self.state.last_decision, pending.message)
+        decided = time.perf_counter()
+        for event in events:
+            self.sio.emit(event.name, event.data, to=pending.sid)
+            self.recorder.event(pending.sid, event, pending.message)
+        emitted = time.perf_counter()
+        stage_seconds.update(decide=decided - resumed, emit=emitted - decided)
+        self.metrics.observe(stage_seconds, self.state.last_latency_s)
+        self.dashboard.observe(result, self.state.last_latency_s)
+
+    def _process(self, pending: Pending) -> Processed:
         """Run the pipeline (in a native thread); errors come back as values, never raised across threads."""
+        started = time.perf_counter()
         try:
-            return process_frame(pending.message, self.segment, self.settings), None
+            result = process_frame(pending.message, self.segment, self.settings)
         except Exception as error:  # noqa: BLE001 (reported by the caller, on the hub)
-            return None, error
+            # Returned from here, where ``error`` goes with the block: kept as a local, it would hold this frame,
+            # the frame its message (15 MB, say), until the garbage collector found the cycle.
+            return Processed(None, error, started, time.perf_counter())
+        return Processed(result, None, started, time.perf_counter())
 
     def _handle_healthz(self) -> flask.Response:
         return flask.jsonify({**self.state.health(), **self.model_info})

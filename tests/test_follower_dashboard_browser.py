@@ -133,7 +133,7 @@ def test_live_page_follows_the_flight_in_chromium(tmp_path, monkeypatch):
         assert metrics["follower_detections_total"] >= 1
         assert metrics[("follower_frames_rejected_total", (("reason", "number_format"),))] == 1.0
         assert metrics["follower_latency_seconds_count"] == metrics["follower_frames_processed_total"]
-        for stage in ("decode", "inference", "locate"):
+        for stage in ("queue", "to_worker", "decode", "inference", "locate", "to_hub", "decide", "emit"):
             assert metrics[("follower_stage_seconds_count", (("stage", stage),))] >= 5
         assert server.health()["status"] == "ok"
     finally:

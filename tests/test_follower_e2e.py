@@ -1,7 +1,7 @@
 """End to end: the real server in a subprocess, driven like the simulator drives it.
 
 The model is a real Keras network saved with `models.save` (a 1x1 softmax conv that calls red pixels the
-target), so the server's whole path runs: loading, the compiled segmenter, tpool, the sockets. The protocol
+target), so the server's whole path runs: loading, the compiled segmenter, the worker thread, the sockets. The protocol
 flight jumps between scenes far apart in the world, one frame each, so it runs with ``--tracker none`` (every
 detection answered); the default tracker has a flight of its own, a target plainly there.
 """
