@@ -73,12 +73,11 @@ SETTLED = ("frames_processed", "frames_dropped", "frames_rejected", "frames_fail
 def machine() -> dict[str, Any]:
     """CPU count and model name (from /proc/cpuinfo), Python version, the Keras backend and its version."""
     from models.devices import backend_version
+    from models.latency import cpu_model
 
-    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": model.group(1).strip() if model else platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "backend": backend_version(),
     }
