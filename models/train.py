@@ -39,6 +39,7 @@ from models.scoring import PRESENCE_PIXELS
 from models.sizes import is_far, target_areas
 
 CLASS_NAMES = ("background", "other people", "target")
+LR_FLOOR = 0.05  # the cosine schedules end at this fraction of --lr
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -120,6 +121,32 @@ class TimeLimit(keras.callbacks.Callback):
         if time.perf_counter() - self.started > self.seconds:
             print(f"Time limit of {self.seconds:.0f} s reached after epoch {epoch + 1}: stopping")
             self.model.stop_training = True
+
+
+class CosineOverTime(keras.callbacks.Callback):
+    """Cosine learning-rate decay over ``seconds`` of training instead of over planned steps, set at each epoch's
+    start: a run stopped by --time-limit ends at the low rate however fast the machine draws batches.
+    The clock starts with training (a resumed run starts it again)."""
+
+    def __init__(self, lr: float, seconds: float, alpha: float):
+        super().__init__()
+        self.lr, self.seconds, self.alpha = lr, seconds, alpha
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = self.rate(time.perf_counter() - self.started)
+        self.model.optimizer.learning_rate = self.current
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.current
+
+    def rate(self, elapsed: float) -> float:
+        """The learning rate after ``elapsed`` seconds: CosineDecay's curve with time for steps."""
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / self.seconds)))
+        return self.lr * ((1 - self.alpha) * cosine + self.alpha)
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -329,7 +356,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "cosine-time", "constant"),
+        default="cosine",
+        help="cosine decay over the planned epochs, over --time-limit seconds (cosine-time), or none",
+    )
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training data")
     parser.add_argument("--augment", default="all", help="comma list of shift,zoom,flip,color,paste; all; none")
     parser.add_argument("--far-repeat", type=int, default=1, help="draw images with a far target N times a pass")
@@ -363,6 +395,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     if args.val_far and not args.val:
         raise ValueError("--val-far needs --val: the selection score is the mean of the two")
     far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
+    if args.schedule == "cosine-time" and not args.time_limit:
+        raise ValueError("--schedule cosine-time needs --time-limit: the decay runs over that many seconds")
     print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
     model, spec = build_or_load(args)
     pool = sampling_pool(args, data)
@@ -380,7 +414,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     )
     lr = args.lr
     if args.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=0.05)
+        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=SegmentationLoss(class_weights, args.dice))
 
     out = store.base_path(args.out)
@@ -417,9 +451,11 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         "trained_on": f"{keras.backend.backend()}: {describe_devices()}",
     }
     history_csv = out.with_name(out.name + ".history.csv")
+    schedule = [CosineOverTime(args.lr, args.time_limit, LR_FLOOR)] if args.schedule == "cosine-time" else []
     callbacks = [
         keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
         Throughput(args.batch_size),
+        *schedule,
         KeepBest(out, card, val_sets, best, args.save_every, far_sets),
         keras.callbacks.CSVLogger(str(history_csv), append=resuming),
         LossCurves(history_csv, out.with_name(out.name + ".loss.png")),

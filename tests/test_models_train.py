@@ -87,6 +87,18 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, 
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
 
 
+def test_cosine_over_time_decays_with_the_clock(data_dirs):
+    schedule = train.CosineOverTime(0.02, seconds=100, alpha=0.05)
+    rates = [schedule.rate(elapsed) for elapsed in (0, 50, 100, 500)]
+    assert rates == pytest.approx([0.02, 0.02 * (0.05 + 0.95 * 0.5), 0.001, 0.001])
+    run_training(data_dirs, "--epochs", "3", "--schedule", "cosine-time", "--time-limit", "1e-9")
+    with open(data_dirs / "out" / "tiny.history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and float(rows[0]["learning_rate"]) == pytest.approx(0.001)  # past its time: the floor
+    with pytest.raises(ValueError, match="cosine-time needs --time-limit"):
+        run_training(data_dirs, "--schedule", "cosine-time")
+
+
 def test_warm_start_continues_from_existing_weights(data_dirs):
     run_training(data_dirs, "--epochs", "2")
     first, _ = store.load(data_dirs / "out" / "tiny")
