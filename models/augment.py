@@ -91,7 +91,7 @@ def zoom(image: np.ndarray, classes: np.ndarray, rng: np.random.Generator, scale
         pads = (top, size - scaled - top, left, size - scaled - left)
         return (cv2.copyMakeBorder(image, *pads, cv2.BORDER_REFLECT_101),
                 cv2.copyMakeBorder(classes, *pads, cv2.BORDER_REFLECT_101))  # fmt: skip
-    crop = max(1, round(size / factor))
+    crop = min(size, max(1, round(size / factor)))  # a factor just below 1 can round to size + 1 here
     top, left = (int(v) for v in rng.integers(0, size - crop + 1, size=2))
     box = slice(top, top + crop), slice(left, left + crop)
     return (cv2.resize(image[box], (size, size), interpolation=cv2.INTER_LINEAR),

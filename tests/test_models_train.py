@@ -138,6 +138,13 @@ def test_zoom_keeps_the_size_and_scales_the_target_with_its_mask(scale):
     assert (zoomed_image[target, 0] > 100).mean() > 0.9
 
 
+def test_zoom_just_below_one_keeps_the_crop_inside_the_frame():
+    """At 192 px a factor of 0.9974 rounds to the full size one way and to 193 px the other (it stopped a run)."""
+    image, classes = np.zeros((192, 192, 3), np.uint8), np.zeros((192, 192), np.uint8)
+    zoomed_image, _ = zoom(image, classes, np.random.default_rng(0), scales=(0.9974, 0.9974))
+    assert zoomed_image.shape == image.shape
+
+
 def test_paste_draws_heights_down_to_a_few_pixels():
     rng = np.random.default_rng(0)
     cutout_image = np.zeros((64, 64, 3), np.uint8)
