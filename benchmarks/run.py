@@ -15,8 +15,9 @@
    ``--memory-frames`` frames through `follower.pipeline.process_frame`; beside them, the served frame's way stage by
    stage (`WATERFALL`, from the server's ``/metrics``), and what the socket and the client add: the mean
    end-to-end latency minus the server's stages.
-5. With ``--compare M2``: the follower again, serving M2 (say the previous default model), on the same frames (those
-   both models locate), in the same run, after the naive server; the cost ratio is our p50 / M2's p50.
+5. With ``--compare M2``: a second follower, serving M2 (say the previous default model), on the same frames (those
+   both models locate), taking turns with ours frame by frame (each still at 5 frames/s), so that load from
+   elsewhere falls on both alike; the cost ratio is our p50 / M2's p50.
 6. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
    matched to the frame it answers by its coordinates (learnt from the 5 frames/s run of the same server);
    the counters come from ``/healthz``.
@@ -28,6 +29,7 @@ start and at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -315,36 +317,38 @@ class Answers:
             self.arrived.set()
 
 
-def paced(url: str, frames: list[dict], count: int, rate: float = SIM_RATE) -> dict[str, Any]:
-    """Send ``count`` frames at ``rate`` frames/s, each after the previous one's answer (after a few unmeasured).
+def paced(urls: Sequence[str], frames: list[dict], count: int, rate: float = SIM_RATE) -> list[dict[str, Any]]:
+    """Send ``count`` frames at ``rate`` frames/s to each server, each after the previous one's answer (after a
+    few unmeasured). With several servers the sends take turns, evenly spaced, so that each server sees the
+    simulator's rate and all of them the same moments of load from elsewhere.
 
-    Returns ``latencies_s``, ``unanswered`` (frames without an answer within `ANSWER_TIMEOUT_S`) and ``coords``
-    (the coordinates answered for each benchmark frame, by index).
+    Returns, per server, ``latencies_s``, ``unanswered`` (frames without an answer within `ANSWER_TIMEOUT_S`) and
+    ``coords`` (the coordinates answered for each benchmark frame, by index).
     """
     from sim_bridge.client import SimulatorClient
     from sim_bridge.protocol import SENSOR_FRAME
 
-    answers = Answers()
-    latencies: list[float] = []
-    coords: dict[int, list[float]] = {}
-    unanswered = 0
-    with SimulatorClient(url, on_event=answers) as client:
+    answers = [Answers() for _ in urls]
+    runs: list[dict[str, Any]] = [{"latencies_s": [], "coords": {}, "unanswered": 0} for _ in urls]
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(SimulatorClient(url, on_event=got)) for url, got in zip(urls, answers)]
         next_send = time.monotonic()
         for i in range(-WARMUP_FRAMES, count):
-            time.sleep(max(0.0, next_send - time.monotonic()))
             index = i % len(frames)
-            answers.arrived.clear()
-            seen = len(answers.detections)
-            sent = time.monotonic()
-            client.emit(SENSOR_FRAME, frames[index])
-            if answers.arrived.wait(ANSWER_TIMEOUT_S):
-                arrival, coords[index] = answers.detections[seen]
-                if i >= 0:
-                    latencies.append(arrival - sent)
-            elif i >= 0:
-                unanswered += 1
-            next_send = max(next_send + 1.0 / rate, time.monotonic())
-    return {"latencies_s": latencies, "coords": coords, "unanswered": unanswered}
+            for client, got, run in zip(clients, answers, runs):
+                time.sleep(max(0.0, next_send - time.monotonic()))
+                got.arrived.clear()
+                seen = len(got.detections)
+                sent = time.monotonic()
+                client.emit(SENSOR_FRAME, frames[index])
+                if got.arrived.wait(ANSWER_TIMEOUT_S):
+                    arrival, run["coords"][index] = got.detections[seen]
+                    if i >= 0:
+                        run["latencies_s"].append(arrival - sent)
+                elif i >= 0:
+                    run["unanswered"] += 1
+                next_send = max(next_send + 1.0 / (rate * len(urls)), time.monotonic())
+    return runs
 
 
 def overload(server: ServerProcess, frames: list[dict], coords: dict[int, list[float]], seconds: float) -> dict:
@@ -403,6 +407,14 @@ def overload(server: ServerProcess, frames: list[dict], coords: dict[int, list[f
 # ---------------------------------------------------------------------------------------------- report
 
 
+def compared_server(model: Path | None, directory: Path) -> contextlib.AbstractContextManager:
+    """The follower serving the ``--compare`` model beside ours (None without one)."""
+    if model is None:
+        return contextlib.nullcontext()
+    print(f"... taking turns with the follower serving {model}", file=sys.stderr)
+    return ServerProcess("follower.serve", model, directory / "compare.log", *FOLLOWER_FLAGS)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement, as a JSON-ready dict."""
     from follower.pipeline import Settings
@@ -425,19 +437,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["memory"] = memory_run(frames, segmenter, settings, args.memory_frames)
         print("the follower over the socket ...", file=sys.stderr)
         with ServerProcess("follower.serve", args.model, directory / "follower.log", *FOLLOWER_FLAGS) as server:
-            before = server.server_seconds()
-            ours = paced(server.url, frames, args.frames)
-            results["server_mean_ms"] = server.mean_ms_since(before)
+            with compared_server(args.compare, directory) as other:
+                before = server.server_seconds()
+                ours, *compared = paced([server.url, *([other.url] if other else [])], frames, args.frames)
+                results["server_mean_ms"] = server.mean_ms_since(before)
             print("overload ...", file=sys.stderr)
             results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
         print("the naive server over the socket ...", file=sys.stderr)
         with ServerProcess("benchmarks.naive_server", args.model, directory / "naive.log") as server:
-            naive = paced(server.url, frames, args.frames)
-        runs = {"ours": ours, "naive": naive}
-        if args.compare:
-            print(f"the follower serving {args.compare} over the socket ...", file=sys.stderr)
-            with ServerProcess("follower.serve", args.compare, directory / "compare.log", *FOLLOWER_FLAGS) as server:
-                runs["compare"] = paced(server.url, frames, args.frames)
+            (naive,) = paced([server.url], frames, args.frames)
+        runs = {"ours": ours, "naive": naive, **dict(zip(["compare"], compared))}
     results["models"] = {"ours": str(args.model), "compare": str(args.compare) if args.compare else None}
     results["end_to_end"] = {
         name: {"latencies_s": measured["latencies_s"], "unanswered": measured["unanswered"]}
