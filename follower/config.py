@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "NOISE_PER_M": 0.03,
     "ACCEL_NOISE": 4.0,
     "INFERENCE_THREADS": 1,
+    "RUNTIME": "keras",
     "MAX_IMAGE_SIDE": MAX_IMAGE_SIDE,
     "FX": None,
     "FY": None,
@@ -73,8 +74,12 @@ HELP = {
     "ACCEL_NOISE": "kalman: standard deviation (m/s^2) of the target's acceleration (process noise)",
     "MAX_IMAGE_SIDE": "frames whose image headers declare more pixels than this a side are rejected before "
     "decoding (the simulator sends 256)",
-    "INFERENCE_THREADS": "threads TensorFlow or PyTorch split each network op over (JAX: XLA's own), 0 for one per "
-    "core; 1 answered the simulator's 5 frames/s faster than 2 on a 2-core machine (docs/performance.md)",
+    "INFERENCE_THREADS": "threads TensorFlow, PyTorch or OpenVINO split each network op over (JAX: XLA's own), 0 for "
+    "one per core; 1 answered the simulator's 5 frames/s faster than 2 on a 2-core machine under TensorFlow "
+    "(docs/performance.md)",
+    "RUNTIME": "what runs the network: keras, the Keras backend's compiled call; openvino, OpenVINO on the CPU, "
+    "the model converted at start-up (KERAS_BACKEND=tensorflow; pip install 'followme[serve-openvino]'), a frame in "
+    "0.7-0.8 of TensorFlow's time on an Intel Xeon (docs/performance.md)",
     "FX": "focal length in pixels along image columns",
     "FY": "focal length in pixels along image rows",
     "CX": "principal point column",
@@ -96,7 +101,9 @@ BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRACKERS = ("kalman", "none")
-CASE = {"LOG_LEVEL": str.upper, "TRACKER": str.lower}  # string settings compared case-insensitively
+RUNTIMES = ("keras", "openvino")
+# String settings compared case-insensitively.
+CASE = {"LOG_LEVEL": str.upper, "TRACKER": str.lower, "RUNTIME": str.lower}
 
 
 class ConfigError(ValueError):
@@ -210,6 +217,7 @@ def _validate(config: dict[str, Any], names: Mapping[str, str]) -> None:
         ("NOISE_PER_M", 0 <= config["NOISE_PER_M"] < math.inf, "non-negative"),
         ("ACCEL_NOISE", 0 < config["ACCEL_NOISE"] < math.inf, "positive"),
         ("INFERENCE_THREADS", config["INFERENCE_THREADS"] >= 0, "non-negative"),
+        ("RUNTIME", config["RUNTIME"] in RUNTIMES, f"one of {', '.join(RUNTIMES)}"),
         ("MAX_IMAGE_SIDE", config["MAX_IMAGE_SIDE"] >= 1, "at least 1"),
         ("STATS_INTERVAL", config["STATS_INTERVAL"] > 0, "positive"),
         ("WARN_INTERVAL", config["WARN_INTERVAL"] >= 0, "non-negative"),

@@ -10,13 +10,17 @@ warm-up), on the device the backend computes on (the first GPU when it has one, 
 - ``torch``: ``torch.compile`` of the model's exported graph, called under ``torch.inference_mode`` (3 times faster
   than the model uncompiled on the CPU, docs/performance.md), or the model uncompiled where compiling fails.
 
-Only the active backend is imported: TensorFlow need not be installed to serve with JAX or PyTorch.
+Another runtime may run the network instead (``runtime="openvino"``: OpenVINO's CPU plugin, the model converted at
+start-up from that ``tf.function``, under TensorFlow only; a frame in 0.7–0.8 of TensorFlow's time on an Intel
+Xeon, docs/performance.md). Only the active backend and runtime are imported: TensorFlow need not be installed to serve
+with JAX or PyTorch.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +29,7 @@ import keras
 import numpy as np
 
 import models
+from follower.config import RUNTIMES
 from models.devices import default_device
 from models.imaging import TARGET_CLASS, prepare_input
 
@@ -32,6 +37,14 @@ logger = logging.getLogger("follower")
 
 # A batch of one prepared image (1, S, S, 3) float32 → its class probabilities (S, S, C) float32.
 Forward = Callable[[np.ndarray], np.ndarray]
+
+# OpenVINO on the CPU: one stream answering one frame at a time, in float32 (on CPUs with AMX or AVX512-BF16 it
+# computes in bfloat16 by default, 0.06 away from TensorFlow's probabilities).
+OPENVINO_CPU = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """A runtime this process cannot run: its package is not installed, or it needs another Keras backend."""
 
 
 def set_inference_threads(threads: int) -> int | None:
@@ -132,25 +145,68 @@ def compile_forward(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward
     return _COMPILERS[backend](model, shape)
 
 
+def compile_openvino(model: keras.Model, shape: tuple[int, ...], threads: int = 0) -> tuple[Forward, object]:
+    """The model's forward pass for batches of ``shape`` on OpenVINO's CPU plugin, converted in process from the
+    ``tf.function`` TensorFlow would run, ``threads`` inference threads (0: OpenVINO's default, one per core):
+    (the call, the OpenVINO compiled model). Raises RuntimeUnavailableError without TensorFlow as the Keras backend
+    (Keras' own OpenVINO export fails under JAX 0.10: XlaCallModule) or without the ``openvino`` package."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeUnavailableError(
+            f"OpenVINO needs KERAS_BACKEND=tensorflow to convert the model. Received: {backend!r}"
+        )
+    openvino = _import_openvino()
+    _, traced = _compile_tensorflow(model, shape)
+    converted = openvino.convert_model(traced.get_concrete_function())
+    compiled = openvino.Core().compile_model(converted, "CPU", {**OPENVINO_CPU, "INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+    return lambda batch: request.infer([batch])[0], compiled
+
+
+def _import_openvino():
+    """``openvino`` with its converter's telemetry stub, so that nothing is sent: with the ``openvino-telemetry``
+    package it depends on, importing it sends a usage event to Google Analytics from a forked process unless the
+    user opted out (``opt_in_out --opt_out``). Raises RuntimeUnavailableError when it is not installed."""
+    sys.modules.setdefault("openvino_telemetry", None)  # an ImportError for it: OpenVINO falls back to its stub
+    try:
+        import openvino
+    except ImportError as error:
+        raise RuntimeUnavailableError("OpenVINO is not installed: pip install 'followme[serve-openvino]'") from error
+    return openvino
+
+
 class Segmenter:
     """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs;
-    `class_probabilities` gives every class (S, S, C) from the same compiled call. ``backend`` and ``device`` say
-    where it runs (``"jax"``, ``"GPU 0: NVIDIA H100 80GB HBM3"`` or ``"CPU"``)."""
+    `class_probabilities` gives every class (S, S, C) from the same compiled call. ``runtime`` says what runs it
+    (``"keras"``: the backend's compiled call; ``"openvino"``), ``backend`` and ``device`` where (``"jax"``,
+    ``"GPU 0: NVIDIA H100 80GB HBM3"`` or ``"CPU"``). ``threads`` are OpenVINO's inference threads (0: its default);
+    the backend's are set by `set_inference_threads`. Raises RuntimeUnavailableError for a runtime that cannot run
+    here."""
 
-    def __init__(self, model: keras.Model, input_size: int, name: str = "model") -> None:
+    def __init__(
+        self, model: keras.Model, input_size: int, name: str = "model", runtime: str = "keras", threads: int = 0
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}. Received: runtime={runtime!r}")
         self.model = model
         self.input_size = int(input_size)
         self.name = name
+        self.runtime = runtime
         self.backend = keras.backend.backend()
-        self.device = default_device()
-        self._infer, self.compiled = compile_forward(model, (1, self.input_size, self.input_size, 3))
+        self.device = default_device() if runtime == "keras" else "CPU"
+        shape = (1, self.input_size, self.input_size, 3)
+        if runtime == "openvino":
+            self._infer, self.compiled = compile_openvino(model, shape, threads)
+        else:
+            self._infer, self.compiled = compile_forward(model, shape)
         self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # warm-up: trace and allocate now
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Segmenter:
-        """Load a saved model (see `models.load`); raises `models.ModelLoadError`."""
+    def load(cls, path: str | os.PathLike, runtime: str = "keras", threads: int = 0) -> Segmenter:
+        """Load a saved model (see `models.load`) to run on ``runtime``; raises `models.ModelLoadError` and
+        RuntimeUnavailableError."""
         model, card = models.load(path)
-        return cls(model, card["input_size"], name=str(path))
+        return cls(model, card["input_size"], name=str(path), runtime=runtime, threads=threads)
 
     def class_probabilities(self, rgb: np.ndarray) -> np.ndarray:
         """Probability per output pixel and class (S, S, C) for one image, resized and scaled as in training."""

@@ -25,6 +25,7 @@ from follower import config as config_module
 if TYPE_CHECKING:
     from eventlet.greenthread import GreenThread
 
+    from follower.segmenter import Segmenter
     from follower.server import FollowerServer
 
 logger = logging.getLogger("follower")
@@ -78,17 +79,18 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
 
     with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
         import models
-        from follower.segmenter import Segmenter, set_inference_threads
+        from follower.segmenter import RuntimeUnavailableError, Segmenter, set_inference_threads
     from follower.server import FollowerServer
 
     threads = set_inference_threads(config["INFERENCE_THREADS"])
     try:
-        segmenter = Segmenter.load(weights)
-    except models.ModelLoadError as error:
+        segmenter = Segmenter.load(weights, config["RUNTIME"], config["INFERENCE_THREADS"])
+    except (models.ModelLoadError, RuntimeUnavailableError) as error:
         raise StartupError(f"{error}") from error
     info = {
         "model": segmenter.name,
         "input_size": segmenter.input_size,
+        "runtime": segmenter.runtime,
         "backend": segmenter.backend,
         "device": segmenter.device,
         "inference_threads": threads,
@@ -101,13 +103,20 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     logger.info(
         "Serving %s (input %dx%d, %s on %s, inference threads: %s) on http://%s:%d (ping every %g s); "
         "waiting for the simulator",
-        segmenter.name, segmenter.input_size, segmenter.input_size, segmenter.backend, segmenter.device,
+        segmenter.name, segmenter.input_size, segmenter.input_size, engine(segmenter), segmenter.device,
         "XLA's own" if threads is None else threads or "one per core",
         config["HOST"], config["PORT"], config["PING_INTERVAL"],
     )  # fmt: skip
     if config["RECORD"]:
         logger.info("Recording every connection into %s", config["RECORD"])
     return server, listener
+
+
+def engine(segmenter: Segmenter) -> str:
+    """What runs the network, for the start-up line: ``"tensorflow"``, ``"openvino (converted from tensorflow)"``."""
+    if segmenter.runtime == "keras":
+        return segmenter.backend
+    return f"{segmenter.runtime} (converted from {segmenter.backend})"
 
 
 @contextlib.contextmanager

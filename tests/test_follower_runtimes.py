@@ -1,0 +1,131 @@
+"""follower.segmenter on OpenVINO (``--runtime openvino``): the same probabilities as TensorFlow, the server's
+option end to end, and clear errors for a runtime that is unknown or not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import FOLLOWME_DATA, LEGACY_WEIGHTS, SHIPPED_WEIGHTS, require
+from follower_helpers import ServerProcess, render_frame, save_red_model, scene_targets, sensor_frame
+from PIL import Image
+
+import models
+from follower import config
+from follower.segmenter import RuntimeUnavailableError, Segmenter
+from sim_bridge.client import SimulatorClient
+
+TOLERANCE = 1e-4  # probabilities, OpenVINO in float32 against TensorFlow
+TOLERANCE_M = 0.2
+
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None,
+    reason="openvino is not installed: pip install 'followme[serve-openvino]'",
+)
+
+
+def real_looking_frames(count: int = 8) -> list[np.ndarray]:
+    """Simulator-like scenes, and real validation images where ../shared is present."""
+    scenes = [render_frame(pose, target)[0] for pose, target, _, _ in scene_targets()]
+    images = sorted((FOLLOWME_DATA / "validation" / "images").glob("*.jpeg"))[:count]
+    return scenes + [np.asarray(Image.open(path).convert("RGB")) for path in images]
+
+
+def next_event_named(client: SimulatorClient, name: str) -> dict:
+    """The data of the client's next event called ``name``; fails after 10 s without any event."""
+    while True:
+        event, data = client.events.get(timeout=10)
+        if event == name:
+            return data
+
+
+@needs_openvino
+@pytest.mark.parametrize("weights", [SHIPPED_WEIGHTS, LEGACY_WEIGHTS], ids=["shipped", "2017"])
+def test_openvino_gives_tensorflows_probabilities(weights):
+    require(weights.parent, "the model's folder")
+    model, card = models.load(weights)
+    tensorflow = Segmenter(model, card["input_size"])
+    openvino = Segmenter(model, card["input_size"], runtime="openvino", threads=1)
+    assert (openvino.runtime, openvino.backend, openvino.device) == ("openvino", "tensorflow", "CPU")
+    for frame in real_looking_frames():
+        expected = tensorflow.class_probabilities(frame)
+        probabilities = openvino.class_probabilities(frame)
+        assert probabilities.shape == expected.shape and probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities, expected, rtol=0, atol=TOLERANCE)
+
+
+@needs_openvino
+def test_each_openvino_call_returns_its_own_array(tmp_path):
+    segmenter = Segmenter.load(save_red_model(tmp_path / "red", input_size=32), runtime="openvino")
+    red = segmenter(np.full((64, 64, 3), (220, 24, 24), np.uint8))
+    segmenter(np.zeros((64, 64, 3), np.uint8))
+    assert red.min() > 0.99
+
+
+@needs_openvino
+def test_openvino_sends_no_telemetry(tmp_path):
+    """Nothing forks (OpenVINO's telemetry sends from a child process) while a segmenter starts on OpenVINO."""
+    model = save_red_model(tmp_path / "red", input_size=32)
+    script = (
+        "import os\n"
+        "forks = []\n"
+        "os.register_at_fork(before=lambda: forks.append(1))\n"
+        "from follower.segmenter import Segmenter\n"
+        f"Segmenter.load({str(model)!r}, runtime='openvino')\n"
+        "print('forks', len(forks))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "forks 0", result.stdout + result.stderr
+
+
+@needs_openvino
+def test_the_server_runs_the_network_on_openvino(tmp_path):
+    server = ServerProcess(save_red_model(tmp_path / "red"), "--runtime", "openvino", "--tracker", "none")
+    try:
+        line = server.wait_for_line("waiting for the simulator")
+        assert "(input 128x128, openvino (converted from tensorflow) on CPU, inference threads: 1)" in line, line
+        health = server.health()
+        assert (health["runtime"], health["backend"], health["device"]) == ("openvino", "tensorflow", "CPU")
+        pose, truth, decimal, group = scene_targets()[0]
+        client = SimulatorClient(server.url)
+        try:
+            client.emit("sensor_frame", sensor_frame(pose, truth, decimal, group))
+            detected = next_event_named(client, "object_detected")
+        finally:
+            client.close()
+        assert np.linalg.norm(np.array(detected["coords"]) - truth) < TOLERANCE_M, (detected, truth)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["m", "--runtime", "tflite"], {}, "RUNTIME must be one of keras, openvino. Received: RUNTIME='tflite'"),
+        (["m"], {"FOLLOWER_RUNTIME": "onnx"}, "FOLLOWER_RUNTIME must be one of keras, openvino"),
+    ],
+)
+def test_an_unknown_runtime_is_named(argv, environ, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        config.parse_args(argv, environ=environ)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_runtime_is_case_insensitive_and_keras_by_default():
+    assert config.parse_args(["m"], environ={})[1]["RUNTIME"] == "keras"
+    assert config.parse_args(["m", "--runtime", "OpenVINO"], environ={})[1]["RUNTIME"] == "openvino"
+
+
+def test_the_segmenter_names_an_unknown_runtime():
+    with pytest.raises(ValueError, match="runtime must be one of keras, openvino. Received: runtime='tflite'"):
+        Segmenter(models.build_fcn("e8,c8,d8", 32), 32, runtime="tflite")
+
+
+def test_openvino_missing_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(RuntimeUnavailableError, match=r"pip install 'followme\[serve-openvino\]'"):
+        Segmenter(models.build_fcn("e8,c8,d8", 32), 32, runtime="openvino")
