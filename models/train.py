@@ -438,6 +438,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
             "batch_size": args.batch_size,
             "lr": args.lr,
             "schedule": args.schedule,
+            "time_limit": args.time_limit,
             "steps_per_epoch": steps,
             "augment": list(augmentations),
             "far_repeat": args.far_repeat,

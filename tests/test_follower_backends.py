@@ -22,7 +22,7 @@ from follower_helpers import ServerProcess, save_red_model
 from test_follower_e2e import run_flight
 from test_follower_replay_shipped import real_image_flight
 
-from models.store import keras_path
+from models.store import keras_path, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "tensorflow"
@@ -157,7 +157,8 @@ def test_torch_serves_the_model_uncompiled_where_torch_compile_fails():
     env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "(160, 160)"
+    size = read_card(SHIPPED_WEIGHTS)["input_size"]
+    assert done.stdout.strip() == f"({size}, {size})"
     assert "torch.compile failed, serving the model uncompiled: RuntimeError: no compiler here" in done.stderr
 
 
