@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.model_latency import call_seconds
 from benchmarks.run import DEFAULT_MODEL, FLIGHT_SEED, ServerProcess, _loads, machine, percentiles_ms
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,12 +41,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 def network_ms(segmenter: Any, calls: int) -> dict[str, float]:
     """p50 and p90 milliseconds of ``calls`` back-to-back calls of the compiled network on one prepared frame."""
     frame = np.random.default_rng(0).integers(0, 256, (segmenter.input_size, segmenter.input_size, 3), np.uint8)
-    seconds = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        segmenter.class_probabilities(frame)
-        seconds.append(time.perf_counter() - started)
-    p50, p90 = percentiles_ms(seconds, 50, 90)
+    p50, p90 = percentiles_ms(call_seconds(segmenter.class_probabilities, [frame], calls), 50, 90)
     return {"p50": p50, "p90": p90}
 
 

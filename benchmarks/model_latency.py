@@ -12,20 +12,27 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def median_ms(segment, frame: np.ndarray, frames: int) -> float:
-    """Median wall time of ``frames`` calls, in milliseconds."""
-    times = []
-    for _ in range(frames):
+def call_seconds(segment: Callable, frames: Sequence[np.ndarray], calls: int, pause: float = 0.0) -> list[float]:
+    """Wall seconds of ``calls`` calls of ``segment`` over ``frames`` in turn, each after ``pause`` s of sleep."""
+    seconds = []
+    for i in range(calls):
+        time.sleep(pause)
         started = time.perf_counter()
-        segment(frame)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times)) * 1000
+        segment(frames[i % len(frames)])
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def median_ms(segment: Callable, frames: Sequence[np.ndarray], calls: int, pause: float = 0.0) -> float:
+    """Median of `call_seconds`, in milliseconds."""
+    return float(np.median(call_seconds(segment, frames, calls, pause))) * 1000
 
 
 def main() -> None:
@@ -42,7 +49,7 @@ def main() -> None:
     best = {path: float("inf") for path in args.models}
     for _ in range(args.rounds):
         for path, segment in segmenters.items():
-            best[path] = min(best[path], median_ms(segment, frame, args.frames))
+            best[path] = min(best[path], median_ms(segment, [frame], args.frames))
     about = machine()
     print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; Keras on {about['backend']}")
     baseline = best[args.models[0]]

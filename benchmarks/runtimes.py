@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.run import DEFAULT_MODEL, ROOT, machine
+from benchmarks.model_latency import median_ms
+from benchmarks.run import DEFAULT_MODEL, ROOT, _loads, machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -117,17 +118,6 @@ def check_parity(runtimes: Sequence[Runtime], frames: Sequence[np.ndarray]) -> N
         )
 
 
-def median_ms(segment: Segment, frames: Sequence[np.ndarray], calls: int, pause: float) -> float:
-    """Median wall time of ``calls`` calls over ``frames`` in turn, each after ``pause`` s of sleep, in ms."""
-    times = []
-    for i in range(calls):
-        time.sleep(pause)
-        started = time.perf_counter()
-        segment(frames[i % len(frames)])
-        times.append(time.perf_counter() - started)
-    return float(np.median(times)) * 1000
-
-
 def measure(runtimes: Sequence[Runtime], frames: Sequence[np.ndarray], args: argparse.Namespace) -> None:
     """Interleaved rounds: each runtime back to back, then paused, in turn; keeps each one's best round median."""
     for _ in range(args.rounds):
@@ -152,11 +142,6 @@ def table(runtimes: Sequence[Runtime], pause: float) -> list[str]:
             f"{ms['paused']:.2f} | {ms['paused'] / baseline['paused']:.2f} |"
         )
     return lines
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def versions() -> str:
@@ -187,13 +172,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_inference_threads(args.threads)
     about = machine()
     print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; Python {about['python']}; {about['backend']}")
-    print(f"runtimes: {versions()}; {args.threads} thread(s) per op; load average at the start: {load_average()}")
+    loads = _loads(os.getloadavg())
+    print(f"runtimes: {versions()}; {args.threads} thread(s) per op; load average at the start: {loads}")
     frames = load_frames(args.frames)
     for path in args.models:
         runtimes = build_runtimes(path, args.threads)
         check_parity(runtimes, frames)
         measure(runtimes, frames, args)
-        print(f"\n{path} (load average after it: {load_average()})\n")
+        print(f"\n{path} (load average after it: {_loads(os.getloadavg())})\n")
         print("\n".join(table(runtimes, args.pause)))
 
 
