@@ -100,6 +100,14 @@ def scene_targets() -> list[tuple[geometry.Pose, np.ndarray, str, str]]:
     return scenes
 
 
+def next_event_named(simulator: client.SimulatorClient, name: str) -> dict:
+    """The data of the client's next event called ``name``; fails after 10 s without any event."""
+    while True:
+        event, data = simulator.events.get(timeout=10)
+        if event == name:
+            return data
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as probe:

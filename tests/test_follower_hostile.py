@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import websocket
-from follower_helpers import ServerProcess, sensor_frame
+from follower_helpers import ServerProcess, next_event_named, sensor_frame
 
 from sim_bridge import geometry, protocol
 from sim_bridge.client import SimulatorClient, websocket_url
@@ -156,10 +156,8 @@ def answer_time(server: ServerProcess) -> float:
     with SimulatorClient(server.url) as client:
         start = time.monotonic()
         client.emit("sensor_frame", sensor_frame(POSE, TARGET))
-        while True:
-            name, _ = client.events.get(timeout=10)
-            if name == "object_detected":
-                return time.monotonic() - start
+        next_event_named(client, "object_detected")
+        return time.monotonic() - start
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc (Linux)")

@@ -10,7 +10,14 @@ import sys
 import numpy as np
 import pytest
 from conftest import FOLLOWME_DATA, LEGACY_WEIGHTS, SHIPPED_WEIGHTS, require
-from follower_helpers import ServerProcess, render_frame, save_red_model, scene_targets, sensor_frame
+from follower_helpers import (
+    ServerProcess,
+    next_event_named,
+    render_frame,
+    save_red_model,
+    scene_targets,
+    sensor_frame,
+)
 from PIL import Image
 
 import models
@@ -32,14 +39,6 @@ def real_looking_frames(count: int = 8) -> list[np.ndarray]:
     scenes = [render_frame(pose, target)[0] for pose, target, _, _ in scene_targets()]
     images = sorted((FOLLOWME_DATA / "validation" / "images").glob("*.jpeg"))[:count]
     return scenes + [np.asarray(Image.open(path).convert("RGB")) for path in images]
-
-
-def next_event_named(client: SimulatorClient, name: str) -> dict:
-    """The data of the client's next event called ``name``; fails after 10 s without any event."""
-    while True:
-        event, data = client.events.get(timeout=10)
-        if event == name:
-            return data
 
 
 @needs_openvino
@@ -90,12 +89,9 @@ def test_the_server_runs_the_network_on_openvino(tmp_path):
         health = server.health()
         assert (health["runtime"], health["backend"], health["device"]) == ("openvino", "tensorflow", "CPU")
         pose, truth, decimal, group = scene_targets()[0]
-        client = SimulatorClient(server.url)
-        try:
+        with SimulatorClient(server.url) as client:
             client.emit("sensor_frame", sensor_frame(pose, truth, decimal, group))
             detected = next_event_named(client, "object_detected")
-        finally:
-            client.close()
         assert np.linalg.norm(np.array(detected["coords"]) - truth) < TOLERANCE_M, (detected, truth)
     finally:
         server.stop()
