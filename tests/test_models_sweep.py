@@ -150,6 +150,20 @@ def test_two_separately_started_workers_share_one_study_in_postgresql(sweep_dirs
     assert pids == {w.pid for w in workers}
 
 
+def test_a_schema_created_meanwhile_by_another_worker_is_retried_and_nothing_else_is():
+    """Workers started together on a new PostgreSQL database race to create its tables (the test above)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    class DriverError(Exception):
+        def __init__(self, sqlstate):
+            self.sqlstate = sqlstate
+
+    assert studies.created_meanwhile(ProgrammingError("CREATE TABLE studies", {}, DriverError("42P07")))
+    assert studies.created_meanwhile(IntegrityError("CREATE TYPE", {}, DriverError("23505")))
+    assert not studies.created_meanwhile(OperationalError("connect", {}, DriverError("08001")))
+    assert not studies.created_meanwhile(ValueError("not a database error"))
+
+
 def test_bad_input_is_named(sweep_dirs, capsys):
     space = sweep_dirs / "space.toml"
     for text, complaint in (

@@ -24,6 +24,7 @@ STORAGE_FILE = "sweeps.db"
 HEARTBEAT_S = 30
 RETRIES = 1
 OPEN_ATTEMPTS = 5
+DUPLICATE_SQLSTATES = {"42P07", "42710"}  # PostgreSQL: duplicate table, duplicate object
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -48,7 +49,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, must_exist: bool = Fals
 
     Workers started together on a new PostgreSQL database race to create its tables; the losers try again."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, IntegrityError
+    from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
@@ -72,12 +73,21 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, must_exist: bool = Fals
                     heartbeat_interval=heartbeat,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(RETRIES),
                 )
-        except IntegrityError:  # another worker created the tables at the same moment: they are there now
-            if attempt + 1 == OPEN_ATTEMPTS:
-                raise
-            time.sleep(1)
         except Exception as error:  # noqa: BLE001 (a missing driver, a refused connection: all the URL's fault)
+            if created_meanwhile(error) and attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(1)
+                continue
             raise SweepError(f"Cannot open storage {shown(url)}: {error}") from error
+
+
+def created_meanwhile(error: Exception) -> bool:
+    """Whether opening the storage failed because another worker created its tables at the same moment: a
+    unique violation (SQLite, PostgreSQL's type catalogue) or PostgreSQL's "relation already exists". They are
+    there now, so opening again succeeds."""
+    from sqlalchemy.exc import IntegrityError
+
+    driver_error = getattr(error, "orig", None)  # what the database said, under SQLAlchemy's wrapper
+    return isinstance(error, IntegrityError) or getattr(driver_error, "sqlstate", None) in DUPLICATE_SQLSTATES
 
 
 def create_study(storage: optuna.storages.RDBStorage, name: str, space: dict) -> optuna.Study:
