@@ -64,17 +64,24 @@ def served(model: Path, flight_path: Path, log_path: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement, as a JSON-ready dict."""
-    from follower.config import DEFAULTS
-    from follower.segmenter import Segmenter, set_inference_threads
+    from follower.segmenter import load_served
     from sim_bridge.synth import synthesize
 
     results: dict[str, Any] = {"load_average_start": os.getloadavg(), "machine": machine()}
-    set_inference_threads(DEFAULTS["INFERENCE_THREADS"])  # as the server runs it
     started = time.perf_counter()
-    segmenter = Segmenter.load(args.model)
+    segmenter, _ = load_served(args.model)  # as the server runs it
     results["startup_s"] = time.perf_counter() - started  # load, compile, warm up
-    results.update(backend=segmenter.backend, device=segmenter.device, network_ms=network_ms(segmenter, args.calls))
-    print(f"{segmenter.backend} on {segmenter.device}: network {results['network_ms']['p50']:.2f} ms", file=sys.stderr)
+    results.update(
+        backend=segmenter.backend,
+        runtime=segmenter.runtime,
+        device=segmenter.device,
+        network_ms=network_ms(segmenter, args.calls),
+    )
+    print(
+        f"{segmenter.backend} ({segmenter.runtime}) on {segmenter.device}: "
+        f"network {results['network_ms']['p50']:.2f} ms",
+        file=sys.stderr,
+    )
     with tempfile.TemporaryDirectory(prefix="followme-backends-") as directory:
         flight_path = Path(directory) / "flight.jsonl.gz"
         synthesize(flight_path, args.frames, FLIGHT_SEED)
@@ -90,7 +97,8 @@ def markdown(results: dict[str, Any]) -> str:
     info, served_runs, network = results["machine"], results["served"], results["network_ms"]
     lines = [
         f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}; Keras on {info['backend']}, "
-        f"{results['device']}. Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
+        f"{results['runtime']} on {results['device']}. "
+        f"Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
         f"{_loads(results['load_average_end'])} at the end. Start-up (load, compile, warm up): "
         f"{results['startup_s']:.1f} s. Network alone, back to back: p50 {network['p50']:.2f} ms, "
         f"p90 {network['p90']:.2f} ms.",

@@ -37,8 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "NOISE_M": 0.1,
     "NOISE_PER_M": 0.03,
     "ACCEL_NOISE": 4.0,
-    "INFERENCE_THREADS": 1,
-    "RUNTIME": "keras",
+    "INFERENCE_THREADS": None,
+    "RUNTIME": "auto",
     "MAX_IMAGE_SIDE": MAX_IMAGE_SIDE,
     "FX": None,
     "FY": None,
@@ -75,11 +75,12 @@ HELP = {
     "MAX_IMAGE_SIDE": "frames whose image headers declare more pixels than this a side are rejected before "
     "decoding (the simulator sends 256)",
     "INFERENCE_THREADS": "threads TensorFlow, PyTorch or OpenVINO split each network op over (JAX: XLA's own), 0 for "
-    "one per core; 1 answered the simulator's 5 frames/s faster than 2 on a 2-core machine under TensorFlow "
-    "(docs/performance.md)",
+    "one per core; at the simulator's 5 frames/s on a 2-core machine, TensorFlow answered sooner with 1 than with 2, "
+    "OpenVINO with 2 than with 1 (docs/performance.md)",
     "RUNTIME": "what runs the network: keras, the Keras backend's compiled call; openvino, OpenVINO on the CPU, "
-    "the model converted at start-up (KERAS_BACKEND=tensorflow; pip install 'followme[serve-openvino]'), a frame in "
-    "0.7-0.8 of TensorFlow's time on an Intel Xeon (docs/performance.md)",
+    "the model converted at start-up (KERAS_BACKEND=tensorflow), a frame in 0.4-0.7 of TensorFlow's time on an "
+    "Intel Xeon (docs/performance.md); auto, openvino where it is installed and TensorFlow would compute on the CPU "
+    "of an x86-64 machine, else keras",
     "FX": "focal length in pixels along image columns",
     "FY": "focal length in pixels along image rows",
     "CX": "principal point column",
@@ -96,12 +97,15 @@ DERIVED = {
     "FY": "the depth image width",
     "CX": "half the depth image width",
     "CY": "half the depth image width",
+    "INFERENCE_THREADS": "1 on keras, one per core on openvino",
 }
+# Settings whose default None stands for a value derived at start-up, and the type their values convert to.
+TYPES = {"INFERENCE_THREADS": int}
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRACKERS = ("kalman", "none")
-RUNTIMES = ("keras", "openvino")
+RUNTIMES = ("keras", "openvino")  # what can run the network; RUNTIME also takes "auto"
 # String settings compared case-insensitively.
 CASE = {"LOG_LEVEL": str.upper, "TRACKER": str.lower, "RUNTIME": str.lower}
 
@@ -116,6 +120,8 @@ class Environment(dict):
 
 def value_type(key: str) -> type:
     """The type a setting's values are converted to."""
+    if key in TYPES:
+        return TYPES[key]
     default = DEFAULTS[key]
     return float if default is None else type(default)
 
@@ -216,8 +222,8 @@ def _validate(config: dict[str, Any], names: Mapping[str, str]) -> None:
         ("NOISE_M", 0 < config["NOISE_M"] < math.inf, "positive"),
         ("NOISE_PER_M", 0 <= config["NOISE_PER_M"] < math.inf, "non-negative"),
         ("ACCEL_NOISE", 0 < config["ACCEL_NOISE"] < math.inf, "positive"),
-        ("INFERENCE_THREADS", config["INFERENCE_THREADS"] >= 0, "non-negative"),
-        ("RUNTIME", config["RUNTIME"] in RUNTIMES, f"one of {', '.join(RUNTIMES)}"),
+        ("INFERENCE_THREADS", config["INFERENCE_THREADS"] is None or config["INFERENCE_THREADS"] >= 0, "non-negative"),
+        ("RUNTIME", config["RUNTIME"] in ("auto", *RUNTIMES), f"one of auto, {', '.join(RUNTIMES)}"),
         ("MAX_IMAGE_SIDE", config["MAX_IMAGE_SIDE"] >= 1, "at least 1"),
         ("STATS_INTERVAL", config["STATS_INTERVAL"] > 0, "positive"),
         ("WARN_INTERVAL", config["WARN_INTERVAL"] >= 0, "non-negative"),

@@ -11,15 +11,18 @@ warm-up), on the device the backend computes on (the first GPU when it has one, 
   than the model uncompiled on the CPU, docs/performance.md), or the model uncompiled where compiling fails.
 
 Another runtime may run the network instead (``runtime="openvino"``: OpenVINO's CPU plugin, the model converted at
-start-up from that ``tf.function``, under TensorFlow only; a frame in 0.7–0.8 of TensorFlow's time on an Intel
-Xeon, docs/performance.md). Only the active backend and runtime are imported: TensorFlow need not be installed to serve
-with JAX or PyTorch.
+start-up from that ``tf.function``, under TensorFlow only; a frame in 0.4–0.7 of TensorFlow's time on an Intel
+Xeon, docs/performance.md). `load_served` loads a model as the server runs it, choosing the runtime for "auto" and
+each runtime's inference threads. Only the active backend and runtime are imported: TensorFlow need not be installed
+to serve with JAX or PyTorch.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import platform
 import sys
 import warnings
 from collections.abc import Callable
@@ -41,6 +44,11 @@ Forward = Callable[[np.ndarray], np.ndarray]
 # OpenVINO on the CPU: one stream answering one frame at a time, in float32 (on CPUs with AMX or AVX512-BF16 it
 # computes in bfloat16 by default, 0.06 away from TensorFlow's probabilities).
 OPENVINO_CPU = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}
+# Inference threads per runtime unless set (0: one per core). At the simulator's 5 frames/s on a 2-core Intel Xeon,
+# TensorFlow answered sooner with 1 thread (the second one mostly waits to be woken), OpenVINO with 2
+# (docs/performance.md).
+DEFAULT_THREADS = {"keras": 1, "openvino": 0}
+X86_64 = ("x86_64", "amd64")
 
 
 class RuntimeUnavailableError(RuntimeError):
@@ -173,6 +181,47 @@ def _import_openvino():
     except ImportError as error:
         raise RuntimeUnavailableError("OpenVINO is not installed: pip install 'followme[serve-openvino]'") from error
     return openvino
+
+
+def choose_runtime(runtime: str) -> str:
+    """``runtime``, or for ``"auto"`` the one that answers soonest where it can run: OpenVINO where it is installed
+    and TensorFlow would compute on the CPU of an x86-64 machine (measured on Intel; OpenVINO's CPU plugin runs on
+    AMD's too), else the backend's own compiled call (``"keras"``)."""
+    if runtime != "auto":
+        return runtime
+    openvino_fits = (
+        keras.backend.backend() == "tensorflow"
+        and platform.machine().lower() in X86_64
+        and importlib.util.find_spec("openvino") is not None
+        and default_device() == "CPU"
+    )
+    return "openvino" if openvino_fits else "keras"
+
+
+def load_served(
+    path: str | os.PathLike, runtime: str = "auto", threads: int | None = None
+) -> tuple[Segmenter, int | None]:
+    """Load a saved model as the server runs it: on `choose_runtime` (``runtime``), with ``threads`` inference threads
+    or, for None, the runtime's `DEFAULT_THREADS`; sets the backend's threads too, so call it before any model loads.
+    Returns (the segmenter, its inference threads: 0 for one per core, None for XLA's own).
+
+    Where "auto" chose OpenVINO and the conversion fails, the backend runs the model, with a warning. Raises
+    `models.ModelLoadError` and RuntimeUnavailableError."""
+    chosen = choose_runtime(runtime)
+    backend_threads = set_inference_threads(DEFAULT_THREADS["keras"] if threads is None else threads)
+    if chosen == "keras":
+        return Segmenter.load(path), backend_threads
+    engine_threads = DEFAULT_THREADS[chosen] if threads is None else threads
+    try:
+        return Segmenter.load(path, chosen, engine_threads), engine_threads
+    except models.ModelLoadError:
+        raise
+    except Exception as error:  # the converters fail in many ways; the backend still runs the model
+        if runtime != "auto":
+            raise
+        logger.warning("%s could not run %s (%s: %s); running it on %s", chosen, path, type(error).__name__, error,
+                       keras.backend.backend())  # fmt: skip
+        return Segmenter.load(path), backend_threads
 
 
 class Segmenter:

@@ -79,12 +79,11 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
 
     with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
         import models
-        from follower.segmenter import RuntimeUnavailableError, Segmenter, set_inference_threads
+        from follower.segmenter import RuntimeUnavailableError, load_served
     from follower.server import FollowerServer
 
-    threads = set_inference_threads(config["INFERENCE_THREADS"])
     try:
-        segmenter = Segmenter.load(weights, config["RUNTIME"], config["INFERENCE_THREADS"])
+        segmenter, threads = load_served(weights, config["RUNTIME"], config["INFERENCE_THREADS"])
     except (models.ModelLoadError, RuntimeUnavailableError) as error:
         raise StartupError(f"{error}") from error
     info = {

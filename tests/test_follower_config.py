@@ -46,6 +46,7 @@ def test_tracker_settings_come_from_the_configuration():
         ({"THRESHOLD": "nan"}, "THRESHOLD must be in [0, 1)"),
         ({"FX": "-1"}, "FX must be positive"),
         ({"INFERENCE_THREADS": "-2"}, "INFERENCE_THREADS must be non-negative"),
+        ({"INFERENCE_THREADS": "1.5"}, "INFERENCE_THREADS must be int. Received: INFERENCE_THREADS='1.5'"),
         ({"CY": "inf"}, "CY must be finite"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
         ({"TRACKER": "kf"}, "TRACKER must be one of kalman, none. Received: TRACKER='kf'"),

@@ -22,6 +22,7 @@ from follower_helpers import (
     sensor_frame,
 )
 
+from follower.segmenter import DEFAULT_THREADS, choose_runtime
 from sim_bridge import geometry
 from sim_bridge.client import SimulatorClient
 
@@ -133,8 +134,9 @@ def test_python_socketio_client(server):
         client.disconnect()
     health = server.health()
     assert health["status"] == "ok" and health["input_size"] == 128 and health["device"] == "CPU"
-    assert health["backend"] == "tensorflow"
-    assert health["inference_threads"] == 1
+    runtime = choose_runtime("auto")  # openvino where it is installed on x86-64, with one thread per core
+    assert (health["backend"], health["runtime"]) == ("tensorflow", runtime)
+    assert health["inference_threads"] == DEFAULT_THREADS[runtime]
     assert health["mode"] == "PATROL" and isinstance(health["last_frame_age_s"], float)
 
 
@@ -208,8 +210,13 @@ def test_busy_port_exits_before_loading(tmp_path):
 
 def test_start_up_prints_one_line_as_the_readme_shows_it(server):
     line = server.wait_for_line("waiting for the simulator")
+    runtime = choose_runtime("auto")
+    engine, threads = {
+        "openvino": (r"openvino \(converted from tensorflow\)", "one per core"),
+        "keras": ("tensorflow", 1),
+    }[runtime]
     pattern = (
-        r"INFO follower: Serving \S+ \(input 128x128, tensorflow on CPU, inference threads: 1\) "
+        rf"INFO follower: Serving \S+ \(input 128x128, {engine} on CPU, inference threads: {threads}\) "
         r"on http://127\.0\.0\.1:\d+ \(ping every 2 s\); waiting for the simulator$"
     )
     assert re.search(pattern, line), line

@@ -4,6 +4,7 @@ option end to end, and clear errors for a runtime that is unknown or not install
 from __future__ import annotations
 
 import importlib.util
+import platform
 import subprocess
 import sys
 
@@ -22,7 +23,7 @@ from PIL import Image
 
 import models
 from follower import config
-from follower.segmenter import RuntimeUnavailableError, Segmenter
+from follower.segmenter import RuntimeUnavailableError, Segmenter, choose_runtime
 from sim_bridge.client import SimulatorClient
 
 TOLERANCE = 1e-4  # probabilities, OpenVINO in float32 against TensorFlow
@@ -76,8 +77,7 @@ def test_openvino_sends_no_telemetry(tmp_path):
         f"Segmenter.load({str(model)!r}, runtime='openvino')\n"
         "print('forks', len(forks))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip().splitlines()[-1] == "forks 0", result.stdout + result.stderr
+    assert printed(run_python(script)) == "forks 0"
 
 
 @needs_openvino
@@ -85,7 +85,9 @@ def test_the_server_runs_the_network_on_openvino(tmp_path):
     server = ServerProcess(save_red_model(tmp_path / "red"), "--runtime", "openvino", "--tracker", "none")
     try:
         line = server.wait_for_line("waiting for the simulator")
-        assert "(input 128x128, openvino (converted from tensorflow) on CPU, inference threads: 1)" in line, line
+        assert (
+            "(input 128x128, openvino (converted from tensorflow) on CPU, inference threads: one per core)" in line
+        ), line
         health = server.health()
         assert (health["runtime"], health["backend"], health["device"]) == ("openvino", "tensorflow", "CPU")
         pose, truth, decimal, group = scene_targets()[0]
@@ -100,8 +102,8 @@ def test_the_server_runs_the_network_on_openvino(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
-        (["m", "--runtime", "tflite"], {}, "RUNTIME must be one of keras, openvino. Received: RUNTIME='tflite'"),
-        (["m"], {"FOLLOWER_RUNTIME": "onnx"}, "FOLLOWER_RUNTIME must be one of keras, openvino"),
+        (["m", "--runtime", "tflite"], {}, "RUNTIME must be one of auto, keras, openvino. Received: RUNTIME='tflite'"),
+        (["m"], {"FOLLOWER_RUNTIME": "onnx"}, "FOLLOWER_RUNTIME must be one of auto, keras, openvino"),
     ],
 )
 def test_an_unknown_runtime_is_named(argv, environ, message, capsys):
@@ -111,9 +113,74 @@ def test_an_unknown_runtime_is_named(argv, environ, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_the_runtime_is_case_insensitive_and_keras_by_default():
-    assert config.parse_args(["m"], environ={})[1]["RUNTIME"] == "keras"
+def test_the_runtime_is_case_insensitive_and_auto_by_default_with_the_runtimes_threads():
+    settings = config.parse_args(["m"], environ={})[1]
+    assert (settings["RUNTIME"], settings["INFERENCE_THREADS"]) == ("auto", None)
     assert config.parse_args(["m", "--runtime", "OpenVINO"], environ={})[1]["RUNTIME"] == "openvino"
+    assert config.parse_args(["m"], environ={"FOLLOWER_INFERENCE_THREADS": "2"})[1]["INFERENCE_THREADS"] == 2
+
+
+def test_auto_chooses_openvino_only_where_it_is_installed_on_an_x86_64_cpu(monkeypatch):
+    assert choose_runtime("keras") == "keras" and choose_runtime("openvino") == "openvino"
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "openvino" else None)
+    assert choose_runtime("auto") == "openvino"
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert choose_runtime("auto") == "keras"
+    monkeypatch.setattr(platform, "machine", lambda: "AMD64")
+    assert choose_runtime("auto") == "openvino"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert choose_runtime("auto") == "keras"
+
+
+def run_python(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh Python process: the backend's threads can be set only before the first model loads,
+    and OpenVINO's telemetry would fork from there."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def load_served_script(model, call: str, setup: str = "") -> str:
+    """A script that runs ``setup``, then ``call`` (`load_served` of ``model``), and prints the runtime and threads
+    it returns; warnings go to standard error."""
+    return (
+        "import logging\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')\n"
+        "from follower import segmenter\n"
+        "from follower.segmenter import load_served\n"
+        f"{setup}"
+        f"model = {str(model)!r}\n"
+        f"served, threads = {call}\n"
+        "print(served.runtime, threads)\n"
+    )
+
+
+def printed(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@needs_openvino
+def test_load_served_gives_each_runtime_its_own_threads(tmp_path):
+    model = save_red_model(tmp_path / "red", input_size=32)
+    assert printed(run_python(load_served_script(model, "load_served(model, 'openvino')"))) == "openvino 0"
+    assert printed(run_python(load_served_script(model, "load_served(model, 'keras')"))) == "keras 1"
+    assert printed(run_python(load_served_script(model, "load_served(model, 'openvino', 2)"))) == "openvino 2"
+
+
+def test_auto_falls_back_to_the_backend_with_a_warning_where_openvino_fails(tmp_path):
+    model = save_red_model(tmp_path / "red", input_size=32)
+    setup = (
+        "def broken(*args):\n"
+        "    raise RuntimeError('Cannot convert layer X')\n"
+        "segmenter.compile_openvino = broken\n"
+        "segmenter.choose_runtime = lambda runtime: 'openvino'\n"
+    )
+    result = run_python(load_served_script(model, "load_served(model, 'auto')", setup))
+    assert printed(result) == "keras 1"
+    warning = f"WARNING openvino could not run {model} (RuntimeError: Cannot convert layer X); running it on tensorflow"
+    assert warning in result.stderr
+    named = run_python(load_served_script(model, "load_served(model, 'openvino')", setup))
+    assert named.returncode == 1 and "RuntimeError: Cannot convert layer X" in named.stderr  # asked for: it stands
 
 
 def test_the_segmenter_names_an_unknown_runtime():
