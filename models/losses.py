@@ -1,7 +1,8 @@
 """Losses for the 3-class softmax output, in backend-agnostic ``keras.ops``.
 
 Cross-entropy alone lets a target of a few dozen pixels drown in 25,000 background pixels; the soft Dice term on
-the target channel scores the target's overlap directly, whatever its size.
+the target channel scores the target's overlap directly. Over the whole batch, the largest targets still set most
+of it; per image, each image's target counts alike, the far one of 20 pixels as much as the near one of 5,000.
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ class SegmentationLoss(keras.losses.Loss):
     The truth is one-hot (B, H, W, C) or class indices (B, H, W), one-hot encoded here, on the device: training
     batches carry indices, a twelfth of the bytes, and the augmentation workers skip the encoding.
     ``class_weights`` scales each pixel's cross-entropy by the weight of its true class. The Dice is computed
-    over the whole batch, so images without the target do not divide by zero.
+    over the whole batch, or with ``dice_per_image`` for each image that has the target (the others get none).
     """
 
     def __init__(
         self,
         class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
         dice_weight: float = 0.0,
+        dice_per_image: bool = False,
         name: str = "segmentation_loss",
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
         self.class_weights = tuple(float(w) for w in class_weights)
         self.dice_weight = float(dice_weight)
+        self.dice_per_image = bool(dice_per_image)
 
     def call(self, y_true, y_pred):
         if len(y_true.shape) == len(y_pred.shape) - 1:
@@ -42,9 +45,17 @@ class SegmentationLoss(keras.losses.Loss):
         loss = ops.mean(cross_entropy, axis=(1, 2))
         if self.dice_weight:
             truth, pred = y_true[..., TARGET_CLASS], y_pred[..., TARGET_CLASS]
-            dice = (2.0 * ops.sum(truth * pred) + 1.0) / (ops.sum(truth) + ops.sum(pred) + 1.0)
-            loss = loss + self.dice_weight * (1.0 - dice)
+            axes = (1, 2) if self.dice_per_image else None
+            truth_sum = ops.sum(truth, axis=axes)
+            dice = (2.0 * ops.sum(truth * pred, axis=axes) + 1.0) / (truth_sum + ops.sum(pred, axis=axes) + 1.0)
+            has_target = ops.cast(truth_sum > 0, loss.dtype) if self.dice_per_image else 1.0
+            loss = loss + self.dice_weight * (1.0 - dice) * has_target
         return loss
 
     def get_config(self):
-        return {**super().get_config(), "class_weights": self.class_weights, "dice_weight": self.dice_weight}
+        return {
+            **super().get_config(),
+            "class_weights": self.class_weights,
+            "dice_weight": self.dice_weight,
+            "dice_per_image": self.dice_per_image,
+        }

@@ -370,6 +370,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--class-weights", default="1,1,1", help="cross-entropy weight per class, e.g. 1,1,3")
     parser.add_argument("--dice", type=float, default=0.0, help="weight of the target Dice term")
+    parser.add_argument(
+        "--dice-per-image",
+        action="store_true",
+        help="the Dice term per image with the target, not over the batch: far targets count as much as near ones",
+    )
     parser.add_argument("--init", help="warm start from these weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="augmentation workers")
@@ -415,7 +420,9 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     lr = args.lr
     if args.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=SegmentationLoss(class_weights, args.dice))
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr), loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image)
+    )
 
     out = store.base_path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -445,6 +452,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
             "hard_negative_repeat": args.hard_negative_repeat,
             "class_weights": list(class_weights),
             "dice": args.dice,
+            "dice_per_image": args.dice_per_image,
             "init": args.init,
             "seed": args.seed,
         },

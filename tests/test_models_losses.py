@@ -18,3 +18,18 @@ def test_class_indices_give_the_one_hot_loss(dice):
         np.asarray(loss(classes, probabilities)), np.asarray(loss(one_hot, probabilities)), rtol=1e-6
     )
     assert float(np.asarray(loss(classes, probabilities))) > 0
+
+
+def test_the_dice_per_image_weighs_a_missed_far_target_as_much_as_a_found_near_one():
+    classes = np.zeros((3, 32, 32), np.uint8)
+    classes[0, 4:28, 4:28] = 2  # a near target of 576 pixels, found
+    classes[1, 10:13, 10:12] = 2  # a far one of 6 pixels, missed; image 2 has no target
+    probabilities = np.eye(3, dtype=np.float32)[classes]
+    probabilities[1, 10:13, 10:12] = (1.0, 0.0, 0.0)
+    cross_entropy = np.asarray(SegmentationLoss((1.0, 1.0, 1.0), 0.0)(classes, probabilities))
+    batch = np.asarray(SegmentationLoss((1.0, 1.0, 1.0), 1.0)(classes, probabilities)) - cross_entropy
+    per_image_loss = SegmentationLoss((1.0, 1.0, 1.0), 1.0, dice_per_image=True)
+    per_image = np.asarray(per_image_loss(classes, probabilities)) - cross_entropy
+    assert batch < 0.01  # (2 x 576 + 1) / (582 + 576 + 1): the near target's pixels outweigh the far one's
+    expected = (0.0 + (1 - 1 / 7) + 0.0) / 3  # 1 - Dice per image: found, missed, none without the target
+    np.testing.assert_allclose(per_image, expected, rtol=1e-3)
