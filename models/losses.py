@@ -20,7 +20,9 @@ class SegmentationLoss(keras.losses.Loss):
     The truth is one-hot (B, H, W, C) or class indices (B, H, W), one-hot encoded here, on the device: training
     batches carry indices, a twelfth of the bytes, and the augmentation workers skip the encoding.
     ``class_weights`` scales each pixel's cross-entropy by the weight of its true class. The Dice is computed
-    over the whole batch, or with ``dice_per_image`` for each image that has the target (the others get none).
+    over the whole batch, or with ``dice_per_image`` for each image that has the target; with ``dice_empty`` too
+    the images without it are scored on what they predict of it, 1 - 1 / (1 + its summed probability), which is
+    near 0 for a clean image and near 1 for a false positive.
     """
 
     def __init__(
@@ -28,6 +30,7 @@ class SegmentationLoss(keras.losses.Loss):
         class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
         dice_weight: float = 0.0,
         dice_per_image: bool = False,
+        dice_empty: bool = False,
         name: str = "segmentation_loss",
         **kwargs,
     ):
@@ -35,6 +38,7 @@ class SegmentationLoss(keras.losses.Loss):
         self.class_weights = tuple(float(w) for w in class_weights)
         self.dice_weight = float(dice_weight)
         self.dice_per_image = bool(dice_per_image)
+        self.dice_empty = bool(dice_empty)
 
     def call(self, y_true, y_pred):
         if len(y_true.shape) == len(y_pred.shape) - 1:
@@ -48,8 +52,8 @@ class SegmentationLoss(keras.losses.Loss):
             axes = (1, 2) if self.dice_per_image else None
             truth_sum = ops.sum(truth, axis=axes)
             dice = (2.0 * ops.sum(truth * pred, axis=axes) + 1.0) / (truth_sum + ops.sum(pred, axis=axes) + 1.0)
-            has_target = ops.cast(truth_sum > 0, loss.dtype) if self.dice_per_image else 1.0
-            loss = loss + self.dice_weight * (1.0 - dice) * has_target
+            scored = ops.cast(truth_sum > 0, loss.dtype) if self.dice_per_image and not self.dice_empty else 1.0
+            loss = loss + self.dice_weight * (1.0 - dice) * scored
         return loss
 
     def get_config(self):
@@ -58,4 +62,5 @@ class SegmentationLoss(keras.losses.Loss):
             "class_weights": self.class_weights,
             "dice_weight": self.dice_weight,
             "dice_per_image": self.dice_per_image,
+            "dice_empty": self.dice_empty,
         }

@@ -375,6 +375,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="the Dice term per image with the target, not over the batch: far targets count as much as near ones",
     )
+    parser.add_argument(
+        "--dice-empty",
+        action="store_true",
+        help="with --dice-per-image, images without the target are scored too: 1 - 1 / (1 + the target mass predicted)",
+    )
     parser.add_argument("--init", help="warm start from these weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="augmentation workers")
@@ -397,6 +402,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     started = time.perf_counter()
     data = load_dataset(args.train, args.input_size)
     val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
+    if args.dice_empty and not args.dice_per_image:
+        raise ValueError("--dice-empty needs --dice-per-image: the batch's Dice already counts every image")
     if args.val_far and not args.val:
         raise ValueError("--val-far needs --val: the selection score is the mean of the two")
     far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
@@ -421,7 +428,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     if args.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
     model.compile(
-        optimizer=keras.optimizers.Adam(lr), loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image)
+        optimizer=keras.optimizers.Adam(lr),
+        loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image, args.dice_empty),
     )
 
     out = store.base_path(args.out)
@@ -453,6 +461,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
             "class_weights": list(class_weights),
             "dice": args.dice,
             "dice_per_image": args.dice_per_image,
+            "dice_empty": args.dice_empty,
             "init": args.init,
             "seed": args.seed,
         },

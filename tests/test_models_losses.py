@@ -33,3 +33,13 @@ def test_the_dice_per_image_weighs_a_missed_far_target_as_much_as_a_found_near_o
     assert batch < 0.01  # (2 x 576 + 1) / (582 + 576 + 1): the near target's pixels outweigh the far one's
     expected = (0.0 + (1 - 1 / 7) + 0.0) / 3  # 1 - Dice per image: found, missed, none without the target
     np.testing.assert_allclose(per_image, expected, rtol=1e-3)
+
+
+def test_the_dice_per_image_with_empty_images_scores_a_false_positive():
+    classes = np.zeros((2, 32, 32), np.uint8)  # no target in either image
+    probabilities = np.eye(3, dtype=np.float32)[classes]
+    probabilities[1, 0:4, 0:5] = (0.0, 0.0, 1.0)  # 20 pixels of phantom target in the second
+    loss = SegmentationLoss((1.0, 1.0, 1.0), 1.0, dice_per_image=True, dice_empty=True)
+    without = SegmentationLoss((1.0, 1.0, 1.0), 1.0, dice_per_image=True)
+    dice_terms = np.asarray(loss(classes, probabilities)) - np.asarray(without(classes, probabilities))
+    np.testing.assert_allclose(dice_terms, (0.0 + (1 - 1 / 21)) / 2, rtol=1e-3)  # clean: ~0; phantom: 20 / 21

@@ -87,6 +87,14 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, 
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
 
 
+def test_the_dice_per_image_trains_and_is_on_the_card(data_dirs):
+    card = run_training(data_dirs, "--epochs", "1", "--dice", "1", "--dice-per-image", "--dice-empty")
+    assert (card["hyperparameters"]["dice_per_image"], card["hyperparameters"]["dice_empty"]) == (True, True)
+    assert card["validation"]["final_score"] >= 0
+    with pytest.raises(ValueError, match="--dice-empty needs --dice-per-image"):
+        run_training(data_dirs, "--dice", "1", "--dice-empty")
+
+
 def test_cosine_over_time_decays_with_the_clock(data_dirs):
     schedule = train.CosineOverTime(0.02, seconds=100, alpha=0.05)
     rates = [schedule.rate(elapsed) for elapsed in (0, 50, 100, 500)]
