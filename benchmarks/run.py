@@ -609,8 +609,9 @@ def compare_rows(results: dict[str, Any], ours: list[float]) -> list[str]:
 
 
 def _engine(runtime: dict[str, Any]) -> str:
-    threads = {None: "XLA's own", 0: "one per core"}.get(runtime["inference_threads"], runtime["inference_threads"])
-    return f"{runtime['runtime']}, inference threads: {threads}"
+    from follower.segmenter import describe_threads
+
+    return f"{runtime['runtime']}, inference threads: {describe_threads(runtime['inference_threads'])}"
 
 
 def _loads(values: Sequence[float]) -> str:

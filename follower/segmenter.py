@@ -224,6 +224,11 @@ def load_served(
         return Segmenter.load(path), backend_threads
 
 
+def describe_threads(threads: int | None) -> str:
+    """`load_served`'s inference threads in words: ``"2"``, ``"one per core"`` (0), ``"XLA's own"`` (None)."""
+    return "XLA's own" if threads is None else str(threads or "one per core")
+
+
 class Segmenter:
     """Target probabilities (S, S) float32 for an RGB uint8 image, from a softmax FCN with square inputs;
     `class_probabilities` gives every class (S, S, C) from the same compiled call. ``runtime`` says what runs it

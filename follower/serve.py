@@ -79,7 +79,7 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
 
     with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
         import models
-        from follower.segmenter import RuntimeUnavailableError, load_served
+        from follower.segmenter import RuntimeUnavailableError, describe_threads, load_served
     from follower.server import FollowerServer
 
     try:
@@ -103,7 +103,7 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
         "Serving %s (input %dx%d, %s on %s, inference threads: %s) on http://%s:%d (ping every %g s); "
         "waiting for the simulator",
         segmenter.name, segmenter.input_size, segmenter.input_size, engine(segmenter), segmenter.device,
-        "XLA's own" if threads is None else threads or "one per core",
+        describe_threads(threads),
         config["HOST"], config["PORT"], config["PING_INTERVAL"],
     )  # fmt: skip
     if config["RECORD"]:
