@@ -16,7 +16,7 @@
    `follower.pipeline.process_frame` at 5 frames/s, offline frames/s (`follower.replay`) and resident memory over
    ``--memory-frames`` frames through `process_frame`; beside them, the served frame's way stage by
    stage (`WATERFALL`, from the server's ``/metrics``), and what the socket and the client add: the mean
-   end-to-end latency minus the server's stages.
+   end-to-end latency minus the server's stages, beside the bare socket's round trip (`round_trips`).
 5. With ``--compare M2``: a second follower, serving M2 (say the previous default model), on the same frames (those
    both models locate), taking turns with ours frame by frame (each still at 5 frames/s), so that load from
    elsewhere falls on both alike; the cost ratio is our p50 / M2's p50.
@@ -62,6 +62,7 @@ OVERLOAD_RATE = 30.0
 OVERLOAD_S = 10.0
 ANSWER_TIMEOUT_S = 5.0
 WARMUP_FRAMES = 5
+ROUND_TRIPS = 50
 MATCH_TOLERANCE_M = 0.05
 START_TIMEOUT_S = 120.0
 SETTLE_S = 1.0
@@ -368,6 +369,21 @@ def paced(urls: Sequence[str], frames: list[dict], count: int, rate: float = SIM
     return runs
 
 
+def round_trips(url: str, count: int, rate: float = SIM_RATE) -> dict[str, float]:
+    """The bare socket's round trip to the server, an Engine.IO PING answered by its PONG without any frame:
+    ``{"back_to_back", "paced"}`` p50 ms over ``count`` each, the second at ``rate`` per second. Against each other,
+    what an idle machine's waking up costs the socket alone."""
+    from sim_bridge.client import SimulatorClient
+
+    with SimulatorClient(url) as client:
+        back_to_back = [client.round_trip(ANSWER_TIMEOUT_S) for _ in range(count)]
+        paced_s = []
+        for _ in range(count):
+            time.sleep(1.0 / rate)
+            paced_s.append(client.round_trip(ANSWER_TIMEOUT_S))
+    return {"back_to_back": percentiles_ms(back_to_back, 50)[0], "paced": percentiles_ms(paced_s, 50)[0]}
+
+
 def overload(server: ServerProcess, frames: list[dict], coords: dict[int, list[float]], seconds: float) -> dict:
     """Feed ``server`` 30 frames/s for ``seconds`` without waiting; latencies and counters (see the module doc)."""
     from sim_bridge.client import SimulatorClient
@@ -469,6 +485,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 before = server.server_seconds()
                 ours, *compared = paced([server.url, *([other.url] if other else [])], frames, args.frames)
                 results["server_mean_ms"] = server.mean_ms_since(before)
+            results["round_trip_ms"] = round_trips(server.url, ROUND_TRIPS)
             print("overload ...", file=sys.stderr)
             results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
         print("the naive server over the socket ...", file=sys.stderr)
@@ -534,7 +551,7 @@ def markdown(results: dict[str, Any]) -> str:
         "5 frames/s run, from the server's `/metrics`; the socket and the client are the end-to-end mean minus "
         "the server's stages):",
         "",
-        *waterfall_rows(stages, server, results["e2e_mean_ms"]),
+        *waterfall_rows(stages, server, results["e2e_mean_ms"], results["round_trip_ms"]),
         "",
         f"The whole `process_frame` in process at {SIM_RATE:g} frames/s, as the server gets frames (idle between "
         f"them): p50 {paced['p50']:.2f} ms, mean {paced['mean']:.2f} ms, against {stages['pipeline']['p50']:.2f} "
@@ -574,8 +591,11 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def waterfall_rows(stages: dict[str, dict[str, float]], server: dict[str, float], e2e_mean_ms: float) -> list[str]:
-    """The served path's stages beside the in-process ones (means in ms), the socket's rest, and the totals."""
+def waterfall_rows(
+    stages: dict[str, dict[str, float]], server: dict[str, float], e2e_mean_ms: float, round_trip: dict[str, float]
+) -> list[str]:
+    """The served path's stages beside the in-process ones (means in ms), the socket's rest with the bare socket's
+    round trip (`round_trips`), and the totals."""
     rows = ["| stage | in process | served | served − in process |", "| --- | --- | --- | --- |"]
     for label, (what, local) in WATERFALL.items():
         if local is None:
@@ -588,6 +608,8 @@ def waterfall_rows(stages: dict[str, dict[str, float]], server: dict[str, float]
     return [
         *rows,
         f"| socket and client (both ways) | | {socket_ms:.2f} | {socket_ms:+.2f} |",
+        f"| of which the bare socket, PING → PONG without a frame, p50 (back to back: "
+        f"{round_trip['back_to_back']:.2f}) | | {round_trip['paced']:.2f} | |",
         f"| **whole** (in process: `process_frame` and decide; served: end to end) | {whole:.2f} | "
         f"{e2e_mean_ms:.2f} | **{e2e_mean_ms - whole:+.2f}** |",
     ]

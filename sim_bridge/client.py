@@ -72,6 +72,8 @@ class SimulatorClient:
         self.pongs = 0
         self.other: list[str] = []
         self.closed = threading.Event()
+        self._pong = threading.Condition()
+        self._pong_arrival = 0.0
         self._threads = [threading.Thread(target=self._read, daemon=True)]
         if ping_interval is not None:
             self._threads.append(threading.Thread(target=self._ping_every, args=(ping_interval,), daemon=True))
@@ -85,6 +87,20 @@ class SimulatorClient:
     def ping(self) -> None:
         """Send an Engine.IO PING, as the simulator does every 25 s."""
         self.ws.send("2")
+
+    def round_trip(self, timeout: float = 5.0) -> float:
+        """Send a PING and wait for its PONG: the seconds between, the socket's round trip without any event (the
+        server queues the PONG behind every event it queued before). Raises TimeoutError when no PONG comes within
+        ``timeout`` seconds or the connection closes first."""
+        with self._pong:
+            pongs = self.pongs
+            sent = time.monotonic()
+            self.ping()
+            self._pong.wait_for(lambda: self.pongs > pongs or self.closed.is_set(), timeout)
+            if self.pongs == pongs:
+                why = "the connection closed" if self.closed.is_set() else f"none came within {timeout} s"
+                raise TimeoutError(f"no PONG from the server: {why}")
+            return self._pong_arrival - sent
 
     def close(self) -> None:
         """Close the WebSocket and stop the threads."""
@@ -105,13 +121,18 @@ class SimulatorClient:
                 message = self.ws.recv()
             except (websocket.WebSocketException, OSError):
                 self.closed.set()
+                with self._pong:
+                    self._pong.notify_all()
                 return
             arrival = time.monotonic()
             if message == "2":
                 self.server_pings += 1
                 self.ws.send("3")
             elif message.startswith("3"):
-                self.pongs += 1
+                with self._pong:
+                    self.pongs += 1
+                    self._pong_arrival = arrival
+                    self._pong.notify_all()
             elif message.startswith("42"):
                 name, *data = json.loads(message[2:])
                 self.on_event(name, data[0] if data else None, arrival)

@@ -106,7 +106,7 @@ def run_flight(server: ServerProcess, emit, events: queue.Queue) -> None:
 def test_simulator_client_without_connect_packet(server):
     client = SimulatorClient(server.url)
     try:
-        client.ping()
+        assert 0 < client.round_trip(timeout=5) < 5  # a PING answered by a PONG, before any event
         run_flight(server, client.emit, client.events)
         server.wait_for_line(f"Engine session {client.sid} sent an event without CONNECT")
         deadline = time.monotonic() + 5
