@@ -398,17 +398,17 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     class_weights = tuple(float(w) for w in args.class_weights.split(","))
     if len(class_weights) != NUM_CLASSES:
         raise ValueError(f"--class-weights needs {NUM_CLASSES} numbers. Received: {args.class_weights!r}")
-    print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
-    started = time.perf_counter()
-    data = load_dataset(args.train, args.input_size)
-    val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
     if args.dice_empty and not args.dice_per_image:
         raise ValueError("--dice-empty needs --dice-per-image: the batch's Dice already counts every image")
     if args.val_far and not args.val:
         raise ValueError("--val-far needs --val: the selection score is the mean of the two")
-    far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
     if args.schedule == "cosine-time" and not args.time_limit:
         raise ValueError("--schedule cosine-time needs --time-limit: the decay runs over that many seconds")
+    print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
+    started = time.perf_counter()
+    data = load_dataset(args.train, args.input_size)
+    val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
+    far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
     print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
     model, spec = build_or_load(args)
     pool = sampling_pool(args, data)
