@@ -58,6 +58,15 @@ def test_openvino_gives_tensorflows_probabilities(weights):
 
 
 @needs_openvino
+def test_openvino_computes_the_softmax_without_its_softmax_kernel(tmp_path):
+    segmenter = Segmenter.load(save_red_model(tmp_path / "red", input_size=32), runtime="openvino")
+    kernels = {op.get_rt_info()["layerType"].astype(str) for op in segmenter.compiled.get_runtime_model().get_ops()}
+    assert "Softmax" not in kernels and "FullyConnected" in kernels  # the class sum: a matrix product
+    probabilities = segmenter.class_probabilities(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=0, atol=1e-6)
+
+
+@needs_openvino
 def test_each_openvino_call_returns_its_own_array(tmp_path):
     segmenter = Segmenter.load(save_red_model(tmp_path / "red", input_size=32), runtime="openvino")
     red = segmenter(np.full((64, 64, 3), (220, 24, 24), np.uint8))
