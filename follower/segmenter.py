@@ -27,6 +27,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -35,6 +36,9 @@ import models
 from follower.config import RUNTIMES
 from models.devices import default_device
 from models.imaging import TARGET_CLASS, prepare_input
+
+if TYPE_CHECKING:
+    import openvino
 
 logger = logging.getLogger("follower")
 
@@ -171,10 +175,10 @@ def compile_openvino(model: keras.Model, shape: tuple[int, ...], threads: int = 
     return lambda batch: request.infer([batch])[0], compiled
 
 
-def replace_softmax(converted):
+def replace_softmax(converted: openvino.Model) -> openvino.Model:
     """``converted`` (an OpenVINO model) with each softmax over its last axis rewritten as exp(x − max) divided by a
     matrix product that sums the classes: the same probabilities (within 2e-7) without OpenVINO's Softmax kernel,
-    which took 1.9 of slim5's 6.2 ms at 256 px for the 3 classes of each output pixel (docs/performance.md). The
+    which took 1.9 of slim5's 5.9 ms at 256 px for the 3 classes of each output pixel (docs/performance.md). The
     plain exp / sum form would be fused back into that kernel."""
     from openvino import opset13
 
