@@ -186,8 +186,9 @@ def replace_softmax(converted: openvino.Model) -> openvino.Model:
         if node.get_type_name() != "Softmax":
             continue
         logits = node.input_value(0)
-        rank, classes = logits.get_partial_shape().rank.get_length(), logits.get_partial_shape()[-1]
-        if node.get_attributes()["axis"] not in (-1, rank - 1) or not classes.is_static:
+        shape = logits.get_partial_shape()
+        classes = shape[-1]
+        if node.get_attributes()["axis"] not in (-1, shape.rank.get_length() - 1) or not classes.is_static:
             continue
         last_axis = opset13.constant(np.array([-1], np.int64))
         exp = opset13.exp(opset13.subtract(logits, opset13.reduce_max(logits, last_axis, keep_dims=True)))
