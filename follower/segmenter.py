@@ -176,10 +176,11 @@ def compile_openvino(model: keras.Model, shape: tuple[int, ...], threads: int = 
 
 
 def replace_softmax(converted: openvino.Model) -> openvino.Model:
-    """``converted`` (an OpenVINO model) with each softmax over its last axis rewritten as exp(x − max) divided by a
-    matrix product that sums the classes: the same probabilities (within 2e-7) without OpenVINO's Softmax kernel,
-    which took 1.9 of slim5's 5.9 ms at 256 px for the 3 classes of each output pixel (docs/performance.md). The
-    plain exp / sum form would be fused back into that kernel."""
+    """``converted`` (an OpenVINO model) with each softmax over the classes of an (N, H, W, C) tensor rewritten as
+    1x1 convolutions on the class planes: p_k = 1 / (1 + Σ_j≠k exp(x_j − x_k)), the differences clipped at 80 so
+    that no exponential is infinite. The same probabilities (within 2e-7), with no max to subtract, without
+    OpenVINO's Softmax kernel (1.9 of slim5's 5.9 ms at 256 px, docs/performance.md) and without the reorders
+    that an exp / sum over the last axis needs; OpenVINO folds the transposes into the layers around them."""
     from openvino import opset13
 
     for node in converted.get_ordered_ops():
@@ -187,15 +188,34 @@ def replace_softmax(converted: openvino.Model) -> openvino.Model:
             continue
         logits = node.input_value(0)
         shape = logits.get_partial_shape()
-        classes = shape[-1]
-        if node.get_attributes()["axis"] not in (-1, shape.rank.get_length() - 1) or not classes.is_static:
+        if shape.rank.get_length() != 4 or node.get_attributes()["axis"] not in (-1, 3) or not shape[3].is_static:
             continue
-        last_axis = opset13.constant(np.array([-1], np.int64))
-        exp = opset13.exp(opset13.subtract(logits, opset13.reduce_max(logits, last_axis, keep_dims=True)))
-        sums = opset13.matmul(exp, opset13.constant(np.ones((classes.get_length(),) * 2, np.float32)), False, False)
-        node.output(0).replace(opset13.divide(exp, sums).output(0))
+        differences, sums = _softmax_convolutions(shape[3].get_length())
+        planes = opset13.transpose(logits, opset13.constant(np.array([0, 3, 1, 2], np.int64)))
+        exp = opset13.exp(opset13.minimum(_conv1x1(planes, differences), opset13.constant(np.float32(80))))
+        one = opset13.constant(np.float32(1))
+        probabilities = opset13.divide(one, opset13.add(_conv1x1(exp, sums), one))
+        channels_last = opset13.transpose(probabilities, opset13.constant(np.array([0, 2, 3, 1], np.int64)))
+        node.output(0).replace(channels_last.output(0))
     converted.validate_nodes_and_infer_types()
     return converted
+
+
+def _softmax_convolutions(classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """1x1 kernels (out, in, 1, 1) for `replace_softmax`: x_j − x_k for each ordered pair j ≠ k, and the sum of
+    each class k's pairs."""
+    pairs = [(j, k) for k in range(classes) for j in range(classes) if j != k]
+    differences = np.zeros((len(pairs), classes, 1, 1), np.float32)
+    sums = np.zeros((classes, len(pairs), 1, 1), np.float32)
+    for row, (j, k) in enumerate(pairs):
+        differences[row, j], differences[row, k], sums[k, row] = 1.0, -1.0, 1.0
+    return differences, sums
+
+
+def _conv1x1(planes, kernel: np.ndarray):
+    from openvino import opset13
+
+    return opset13.convolution(planes, opset13.constant(kernel), [1, 1], [0, 0], [0, 0], [1, 1])
 
 
 def _import_openvino():

@@ -12,6 +12,8 @@ from keras import ops
 
 from models.imaging import TARGET_CLASS
 
+EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] before their log
+
 
 @keras.saving.register_keras_serializable(package="followme")
 class SegmentationLoss(keras.losses.Loss):
@@ -43,7 +45,7 @@ class SegmentationLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         if len(y_true.shape) == len(y_pred.shape) - 1:
             y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
-        y_pred = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
+        y_pred = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
         pixel_weights = ops.sum(y_true * ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype), axis=-1)
         cross_entropy = -ops.sum(y_true * ops.log(y_pred), axis=-1) * pixel_weights
         loss = ops.mean(cross_entropy, axis=(1, 2))

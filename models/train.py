@@ -31,6 +31,7 @@ from models.architecture import build_fcn, resolve_arch
 from models.augment import Augmenter, collect_targets, parse_augmentations
 from models.dataset import Dataset, DatasetError, load_dataset
 from models.devices import describe_devices
+from models.distill import Distiller
 from models.evaluate import EvalSet, load_eval_sets, predict, score_sets
 from models.files import write_atomically
 from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
@@ -165,20 +166,22 @@ class KeepBest(keras.callbacks.Callback):
         best: float,
         save_every: int,
         far_sets: list[EvalSet] | None = None,
+        student: keras.Model | None = None,
     ):
         super().__init__()
         self.out, self.card, self.val_sets, self.best, self.save_every = out, card, val_sets, best, save_every
-        self.far_sets = far_sets
+        self.far_sets, self.student = far_sets, student
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        model = self.student or self.model
         card = {**self.card, "epochs_trained": epoch + 1, "date": _now()}
         if self.val_sets:
-            result, _ = score_sets(self.model, self.val_sets)
+            result, _ = score_sets(model, self.val_sets)
             logs.update(val_score=result["final_score"], val_iou=result["final_iou"], val_weight=result["weight"])
             selection, far_note = result["final_score"], ""
             if self.far_sets:
-                far_result, _ = score_sets(self.model, self.far_sets)
+                far_result, _ = score_sets(model, self.far_sets)
                 selection = (result["final_score"] + far_result["final_score"]) / 2
                 logs.update(far_score=far_result["final_score"], selection=selection)
                 far_note = f"; far check set {far_result['final_score']:.4f}, selection {selection:.4f}"
@@ -193,10 +196,10 @@ class KeepBest(keras.callbacks.Callback):
             improved = True
         if self.save_every and (epoch + 1) % self.save_every == 0:
             snapshot = self.out.with_name(f"{self.out.name}.epoch{epoch + 1:03d}")
-            store.save(self.model, snapshot, {**card, "best_epoch": epoch + 1})
+            store.save(model, snapshot, {**card, "best_epoch": epoch + 1})
         if improved:
             self.best = card.get("selection", self.best)
-            store.save(self.model, self.out, {**card, "best_epoch": epoch + 1})
+            store.save(model, self.out, {**card, "best_epoch": epoch + 1})
 
 
 class LossCurves(keras.callbacks.Callback):
@@ -311,6 +314,17 @@ def init_at_size(path: str, size: int) -> keras.Model:
     return model
 
 
+def with_teacher(model: keras.Model, args: argparse.Namespace) -> keras.Model:
+    """The model to fit: ``model`` itself, or with --teacher a `Distiller` around it, built."""
+    if not args.teacher:
+        return model
+    teacher = init_at_size(args.teacher, args.input_size)
+    distiller = Distiller(model, teacher, 1.0 if args.distill_weight is None else args.distill_weight)
+    distiller(np.zeros((1, args.input_size, args.input_size, 3), np.float32))  # built, for BackupAndRestore
+    print(f"Distilling from {args.teacher} (weight {distiller.weight:g})")
+    return distiller
+
+
 def mine_hard_negatives(model: keras.Model, data: Dataset) -> np.ndarray:
     """Indices of the training images without the target in which ``model`` finds one (a false positive)."""
     negatives = np.flatnonzero((data.classes == TARGET_CLASS).sum(axis=(1, 2)) <= PRESENCE_PIXELS)
@@ -381,6 +395,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with --dice-per-image, images without the target are scored too: 1 - 1 / (1 + the target mass predicted)",
     )
     parser.add_argument("--init", help="warm start from these weights")
+    parser.add_argument(
+        "--teacher", help="distil from this trained model too: its probabilities are a second target (models.distill)"
+    )
+    parser.add_argument(
+        "--distill-weight", type=float, help="weight of the teacher's cross-entropy term (default 1 with --teacher)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="augmentation workers")
     parser.add_argument("--threads", action="store_true", help="augment in threads instead of processes")
@@ -402,6 +422,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         raise ValueError("--dice-empty needs --dice-per-image: the batch's Dice already counts every image")
     if args.val_far and not args.val:
         raise ValueError("--val-far needs --val: the selection score is the mean of the two")
+    if args.distill_weight is not None and not args.teacher:
+        raise ValueError("--distill-weight needs --teacher: it weighs the teacher's term")
     if args.schedule == "cosine-time" and not args.time_limit:
         raise ValueError("--schedule cosine-time needs --time-limit: the decay runs over that many seconds")
     print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
@@ -411,6 +433,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
     print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
     model, spec = build_or_load(args)
+    trained = with_teacher(model, args)
     pool = sampling_pool(args, data)
     steps = args.steps_per_epoch or math.ceil(len(pool) / args.batch_size)
     augmenter = Augmenter(augmentations, collect_targets(data.images, data.classes) if "paste" in augmentations else [])
@@ -427,7 +450,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
     lr = args.lr
     if args.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
-    model.compile(
+    trained.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image, args.dice_empty),
     )
@@ -463,6 +486,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
             "dice_per_image": args.dice_per_image,
             "dice_empty": args.dice_empty,
             "init": args.init,
+            "teacher": args.teacher,
+            "distill_weight": trained.weight if trained is not model else None,
             "seed": args.seed,
         },
         "versions": versions(),
@@ -474,7 +499,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
         Throughput(args.batch_size),
         *schedule,
-        KeepBest(out, card, val_sets, best, args.save_every, far_sets),
+        KeepBest(out, card, val_sets, best, args.save_every, far_sets, student=model),
         keras.callbacks.CSVLogger(str(history_csv), append=resuming),
         LossCurves(history_csv, out.with_name(out.name + ".loss.png")),
     ]
@@ -487,7 +512,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         f"{'Resuming' if resuming else 'Starting'} {spec} at {args.input_size}px: {model.count_params()} "
         f"parameters, {steps} steps of {args.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"
     )
-    model.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    trained.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     final = store.read_card(out)
     print(

@@ -115,6 +115,23 @@ def test_warm_start_continues_from_existing_weights(data_dirs):
     assert card["hyperparameters"]["init"].endswith("tiny") and card["spec"] == "e8,c8,d8"
 
 
+def test_the_student_learns_what_the_teacher_says(data_dirs):
+    """A teacher that calls every pixel "other people" pulls the student there, against the masks."""
+    teacher = build_fcn("e8,c8,d8", 32)
+    kernel, bias = teacher.get_layer("classes").get_weights()
+    teacher.get_layer("classes").set_weights([np.zeros_like(kernel), np.array([0.0, 9.0, 0.0], np.float32)])
+    store.save(teacher, data_dirs / "teacher", {"arch": "e8,c8,d8", "spec": "e8,c8,d8", "input_size": 32})
+    card = run_training(data_dirs, "--epochs", "3", "--teacher", str(data_dirs / "teacher"), "--distill-weight", "5",
+                        "--save-every", "3")  # fmt: skip
+    assert card["hyperparameters"]["teacher"].endswith("teacher") and card["hyperparameters"]["distill_weight"] == 5
+    student, _ = store.load(data_dirs / "out" / "tiny.epoch003")
+    assert len(student.layers) == len(build_fcn("e8,c8,d8", 32).layers)  # the student alone, no teacher inside
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
+    assert np.mean(np.asarray(student(x))[..., 1]) > 0.5
+    with pytest.raises(ValueError, match="--distill-weight needs --teacher"):
+        run_training(data_dirs, "--distill-weight", "1")
+
+
 def test_augmentations_keep_images_and_masks_aligned():
     rng = np.random.default_rng(0)
     image = np.zeros((32, 32, 3), np.uint8)
@@ -205,7 +222,8 @@ def test_unknown_augmentation_is_named():
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_same_command_trains_on_another_backend(data_dirs, backend):
-    """The model trained without TensorFlow loads in the TensorFlow process unchanged."""
+    """The model trained without TensorFlow, distilled from one saved with it, loads in the TensorFlow process
+    unchanged."""
     import importlib.util
     import os
     import subprocess
@@ -214,14 +232,16 @@ def test_the_same_command_trains_on_another_backend(data_dirs, backend):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed here (the GPU machines train with KERAS_BACKEND={backend})")
     out = data_dirs / "out" / backend
+    store.save(build_fcn("e8,c8,d8", 32), data_dirs / "teacher", {"spec": "e8,c8,d8", "input_size": 32})
     command = [
         sys.executable, "-m", "models.train", "--train", str(data_dirs / "train"), "--arch", "e8,c8,d8",
         "--input-size", "32", "--batch-size", "4", "--epochs", "1", "--workers", "1", "--out", str(out),
+        "--teacher", str(data_dirs / "teacher"),
     ]  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": backend}
     subprocess.run(command, check=True, env=env, cwd=train.__file__.rsplit("/models/", 1)[0], timeout=300)
     model, card = store.load(out)
-    assert card["versions"]["backend"] == backend
+    assert card["versions"]["backend"] == backend and card["hyperparameters"]["distill_weight"] == 1
     assert model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 32, 32, 3)
 
 
