@@ -213,6 +213,7 @@ def _softmax_convolutions(classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _conv1x1(planes, kernel: np.ndarray):
+    """An OpenVINO 1x1 convolution of ``planes`` (N, C, H, W) by ``kernel`` (out, C, 1, 1), no bias."""
     from openvino import opset13
 
     return opset13.convolution(planes, opset13.constant(kernel), [1, 1], [0, 0], [0, 0], [1, 1])

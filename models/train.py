@@ -303,12 +303,13 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 
 def init_at_size(path: str, size: int) -> keras.Model:
-    """The --init model at ``size`` x ``size`` input: as loaded, or rebuilt from its card's spec with its weights."""
+    """The saved model at ``path`` (--init, --teacher) at ``size`` x ``size`` input: as loaded, or rebuilt from its
+    card's spec with its weights."""
     source, card = store.load(path)
     if card["input_size"] == size:
         return source
     if "spec" not in card:
-        raise ValueError(f"--init {path} has no architecture spec in its card to rebuild it at {size}px")
+        raise ValueError(f"{path} has no architecture spec in its card to rebuild it at {size}px")
     model = build_fcn(card["spec"], size)
     transfer_weights(source, model)
     return model
