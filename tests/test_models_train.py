@@ -118,7 +118,7 @@ def test_warm_start_continues_from_existing_weights(data_dirs):
 def test_the_student_learns_what_the_teacher_says(data_dirs):
     """A teacher that calls every pixel "other people" pulls the student there, against the masks."""
     teacher = build_fcn("e8,c8,d8", 32)
-    kernel, bias = teacher.get_layer("classes").get_weights()
+    kernel, _ = teacher.get_layer("classes").get_weights()
     teacher.get_layer("classes").set_weights([np.zeros_like(kernel), np.array([0.0, 9.0, 0.0], np.float32)])
     store.save(teacher, data_dirs / "teacher", {"arch": "e8,c8,d8", "spec": "e8,c8,d8", "input_size": 32})
     card = run_training(data_dirs, "--epochs", "3", "--teacher", str(data_dirs / "teacher"), "--distill-weight", "5",
