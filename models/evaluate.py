@@ -100,8 +100,10 @@ def size_figures(sets: list[EvalSet], details: dict) -> dict:
 
     A target is found when the prediction has the target as the score counts a true positive (more than
     ``PRESENCE_PIXELS`` pixels at the model's output size); an image without the target is one whose truth
-    covers fewer than 4 native pixels.
+    covers fewer than 4 native pixels. The far targets missed and the false positives are also named
+    (``scenario/stem``), so that models can be compared image by image.
     """
+    names = np.array([f"{s.name}/{stem}" for s in sets for stem in s.stems], dtype=object)
     areas = np.concatenate([s.target_areas for s in sets])
     found = np.concatenate([details[s.name][1].per_image_predicted for s in sets])
     ious = np.concatenate([details[s.name][1].per_image_iou for s in sets])
@@ -119,9 +121,14 @@ def size_figures(sets: list[EvalSet], details: dict) -> dict:
         "images": int(far.sum()),
         "found": int(found[far].sum()),
         "recall": float(found[far].mean()) if far.any() else None,
+        "missed": names[far & ~found].tolist(),
     }
     none = np.array([bucket is None for bucket in buckets], dtype=bool)
-    figures["no_target"] = {"images": int(none.sum()), "false_pos": int(found[none].sum())}
+    figures["no_target"] = {
+        "images": int(none.sum()),
+        "false_pos": int(found[none].sum()),
+        "false_pos_images": names[none & found].tolist(),
+    }
     return figures
 
 

@@ -58,8 +58,8 @@ def test_size_figures_count_found_targets_per_bucket_and_false_positives():
     assert figures["buckets"]["4-50"] == {"images": 2, "found": 1, "iou": pytest.approx(0.5)}
     assert figures["buckets"]["51-100"]["found"] == 1 and figures["buckets"]["401+"]["images"] == 1
     assert figures["buckets"]["101-200"] == {"images": 0, "found": 0, "iou": None}
-    assert figures["far"] == {"images": 3, "found": 2, "recall": pytest.approx(2 / 3)}
-    assert figures["no_target"] == {"images": 2, "false_pos": 1}
+    assert figures["far"] == {"images": 3, "found": 2, "recall": pytest.approx(2 / 3), "missed": ["set/1"]}
+    assert figures["no_target"] == {"images": 2, "false_pos": 1, "false_pos_images": ["set/4"]}
 
 
 def test_evaluate_prints_and_writes_the_buckets_for_any_dataset(tmp_path, capsys):
