@@ -25,9 +25,10 @@ def images(count: int, size: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype(np.float32)
 
 
-def test_the_same_spec_keeps_every_channel_and_the_outputs():
-    source, x = randomized("e8,e8,c8,d8,d4", 16), images(4, 16)
-    pruned, keep = prune(source, "e8,e8,c8,d8,d4", x)
+@pytest.mark.parametrize("spec", ["e8,e8,c8,d8,d4", "s8,e8,e8,c8,d8x2,d8", "e8,e8,c8,d8"])
+def test_the_same_spec_keeps_every_channel_and_the_outputs(spec):
+    source, x = randomized(spec, 16), images(4, 16)
+    pruned, keep = prune(source, spec, x)
     assert all(len(channels) == source.get_layer(name).output.shape[-1] for name, channels in keep.items())
     np.testing.assert_allclose(pruned.predict_on_batch(x), source.predict_on_batch(x), atol=1e-6)
 
@@ -76,6 +77,13 @@ def test_the_target_class_pixels_count_as_much_as_the_background():
     assert (predicted == 2).sum() == len(x) and (predicted[:, 6, 6] == 2).all()
     _, keep = prune(source, "e8,c8,d1", x)
     assert keep["dec1_bn1"].tolist() == [1]
+
+
+def test_a_stem_and_repeated_decoder_convs_are_narrowed_too():
+    source, x = randomized("s8,e8,e8,c8,d8x2,d8", 16), images(4, 16)
+    pruned, keep = prune(source, "s4,e8,e8,c8,d4x2,d8", x)
+    assert [len(keep[name]) for name in ("stem_bn", "dec1_bn1", "dec1_bn2", "dec2_bn1")] == [4, 4, 4, 8]
+    assert pruned.predict_on_batch(x).shape == (4, 16, 16, 3)
 
 
 def test_a_spec_that_widens_or_changes_the_blocks_is_refused():
