@@ -39,10 +39,11 @@ def prune(source: keras.Model, spec: str, images: np.ndarray) -> tuple[keras.Mod
     blocks = _check_same_blocks(source, target)
     mean, spread = _channel_moments(source, blocks, images)
     block_after = {source.get_layer(name).input._keras_history.operation.name: name for name in blocks}  # conv: its BN
+    read = _read_weights(source, blocks)
     keep = {}
     for name in blocks:
         width = target.get_layer(name).output.shape[-1]
-        importance = spread[name] * _read_weight(source, name)
+        importance = spread[name] * read[name]
         keep[name] = np.sort(np.argsort(-importance, kind="stable")[:width])
     for layer in target.layers:
         if layer.weights:
@@ -114,19 +115,18 @@ def _channel_moments(
     return mean, spread
 
 
-def _read_weight(source: keras.Model, block: str) -> np.ndarray:
-    """Per channel of ``block``: the squared weights of every layer that reads it (a separable convolution's
-    depthwise times pointwise norms)."""
-    width = source.get_layer(block).output.shape[-1]
-    total = np.zeros(width)
+def _read_weights(source: keras.Model, blocks: list[str]) -> dict[str, np.ndarray]:
+    """Per block and channel: the squared weights of every layer that reads it (a separable convolution's
+    depthwise times pointwise norms), in one pass over the convolutions."""
+    total = {name: np.zeros(source.get_layer(name).output.shape[-1]) for name in blocks}
     for layer in source.layers:
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
             continue
-        offset = 0
-        for producer, part_width in _input_parts(layer):
-            if producer == block:
-                total += _input_norms(layer)[offset : offset + part_width]
-            offset += part_width
+        norms, offset = _input_norms(layer), 0
+        for producer, width in _input_parts(layer):
+            if producer in total:
+                total[producer] += norms[offset : offset + width]
+            offset += width
     return total
 
 

@@ -1,5 +1,6 @@
 """Pruning a trained model to a narrower spec: which channels stay, how the dropped ones are folded, the command."""
 
+import keras
 import numpy as np
 import pytest
 from conftest import make_dataset
@@ -14,7 +15,7 @@ def randomized(spec: str, size: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         weights = [rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in layer.get_weights()]
-        if layer.name.split("_")[-1].startswith("bn"):
+        if isinstance(layer, keras.layers.BatchNormalization):
             weights[3] = np.abs(weights[3]) + 0.5  # the moving variance
         if weights:
             layer.set_weights(weights)
