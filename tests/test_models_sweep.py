@@ -140,6 +140,37 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+POP_WAITING = """
+import json, sys, time
+from pathlib import Path
+import optuna
+from models.sweep import study as studies
+study = optuna.load_study(study_name="queue", storage=studies.open_storage(sys.argv[1]))
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.01)
+taken = []
+while (trial := study._pop_waiting_trial_id()) is not None:
+    taken.append(trial)
+print(json.dumps(taken))
+"""
+
+
+def test_workers_sharing_sqlite_never_take_the_same_waiting_trial(tmp_path):
+    url = studies.default_storage(tmp_path)
+    study = optuna.create_study(storage=studies.open_storage(url), study_name="queue")
+    for x in range(40):  # what failed trials queued again look like to the workers
+        study.enqueue_trial({"x": x}, skip_if_exists=False)
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", POP_WAITING, url, str(go)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    time.sleep(3)  # all of them waiting at the start line
+    go.touch()
+    taken = [trial for worker in workers for trial in json.loads(worker.communicate(timeout=120)[0])]
+    assert sorted(taken) == [t._trial_id for t in study.get_trials()]  # each once
+
+
 def test_two_separately_started_workers_share_one_study_in_postgresql(sweep_dirs, postgres_url):
     argv = sweep_argv(sweep_dirs, "shared", 3, "--storage", postgres_url)
     workers = [start_worker(argv), start_worker(argv)]

@@ -3,6 +3,11 @@
 The default storage is an SQLite file, ``OUT/sweeps.db``, which holds every study swept under ``OUT``. A
 PostgreSQL URL (``postgresql+psycopg://USER:PASSWORD@HOST/DB``) lets workers on several machines share a study.
 
+Optuna makes a waiting trial running with ``SELECT ... FOR UPDATE``, which SQLite ignores: two workers could both
+take the same waiting trial (a failed trial queued again) and train it into the same folder (optuna/optuna#4621).
+So on SQLite every transaction begins with ``BEGIN IMMEDIATE``, which takes the database's write lock before its
+first read; the workers' transactions run one after another.
+
 A running trial's worker writes a heartbeat every ``heartbeat`` seconds. A trial without one for twice that long
 (its worker was killed, or its machine lost) is marked failed by the next worker that looks, and run again once
 with the same options (Optuna's `RetryHeartbeatStaleTrialCallback`); a trial whose objective raised, or whose
@@ -14,8 +19,12 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
+
+if TYPE_CHECKING:
+    import sqlalchemy
 
 OBJECTIVES = ("val_score", "cpu_ms_per_frame")
 DIRECTIONS = ("maximize", "minimize")
@@ -67,17 +76,37 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, must_exist: bool = Fals
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url,
                     engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
                     heartbeat_interval=heartbeat,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(RETRIES),
                 )
+            if sqlite:
+                begin_immediately(storage.engine)
+            return storage
         except Exception as error:  # noqa: BLE001 (a missing driver, a refused connection: all the URL's fault)
             if created_meanwhile(error) and attempt + 1 < OPEN_ATTEMPTS:
                 time.sleep(1)
                 continue
             raise SweepError(f"Cannot open storage {shown(url)}: {error}") from error
+
+
+def begin_immediately(engine: sqlalchemy.engine.Engine) -> None:
+    """Begin every transaction on the SQLite ``engine`` with ``BEGIN IMMEDIATE`` (see the module docstring).
+
+    SQLAlchemy's recipe for SQLite transactions: the driver stops beginning them itself, SQLAlchemy begins them."""
+    from sqlalchemy import event
+
+    def driver_leaves_transactions_alone(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", driver_leaves_transactions_alone)
+    event.listen(engine, "begin", begin_immediate)
+    engine.dispose()  # the connections opened while the storage was created begin the old way
 
 
 def created_meanwhile(error: Exception) -> bool:
