@@ -25,7 +25,7 @@ from models.sweep import study as studies  # noqa: E402
 from models.sweep.cli import main  # noqa: E402
 from models.sweep.space import SpaceError, load_space  # noqa: E402
 from models.sweep.trial import should_prune  # noqa: E402
-from models.sweep.workers import thread_shares  # noqa: E402
+from models.sweep.workers import SweepConfig, run_worker, thread_shares  # noqa: E402
 
 TINY_SPACE = """
 arch = ["e8,c8,d8", "e8,e8,c8,d8,d8"]
@@ -169,6 +169,30 @@ def test_workers_sharing_sqlite_never_take_the_same_waiting_trial(tmp_path):
     go.touch()
     taken = [trial for worker in workers for trial in json.loads(worker.communicate(timeout=120)[0])]
     assert sorted(taken) == [t._trial_id for t in study.get_trials()]  # each once
+
+
+@pytest.mark.parametrize("objective_raises", [False, True])
+def test_a_worker_whose_trial_was_failed_meanwhile_drops_its_result_and_goes_on(
+    tmp_path, monkeypatch, capsys, objective_raises
+):
+    """Another worker marks a trial failed when its heartbeat comes late; Optuna then refuses its result."""
+    import models.sweep.trial
+
+    storage = studies.open_storage(studies.default_storage(tmp_path))
+    study = optuna.create_study(storage=storage, study_name="late", directions=list(studies.DIRECTIONS))
+
+    def run_trial(trial, setup, timer):
+        if trial.number == 0:
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # found stale elsewhere
+            if objective_raises:
+                raise RuntimeError("the trial's own error")
+        return 0.5, 1.0
+
+    monkeypatch.setattr(models.sweep.trial, "run_trial", run_trial)
+    config = SweepConfig(tmp_path, tmp_path, None, "late", 2, storage.url, tmp_path / "space.toml", tmp_path, None, 1)
+    assert run_worker(config, study, space=None) == 0
+    assert [t.state.name for t in study.get_trials()] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert "trial 0 was marked failed by another worker while it ran" in capsys.readouterr().out
 
 
 def test_two_separately_started_workers_share_one_study_in_postgresql(sweep_dirs, postgres_url):

@@ -14,7 +14,8 @@ share of the machine:
 
 A worker stops when the study has ``--trials`` finished (complete or pruned) trials, at ``--timeout``, or after
 ``MAX_FAILURES`` failed trials in a row. While the trials still missing are running in other workers it waits,
-so that a trial that fails or goes stale is run again by a worker still there.
+so that a trial that fails or goes stale is run again by a worker still there. A worker whose trial another
+worker marked failed meanwhile (its heartbeat came late) drops its result and goes on.
 """
 
 from __future__ import annotations
@@ -133,8 +134,13 @@ def run_worker(config: SweepConfig, study: optuna.Study, space: Space) -> int:
     setup = TrialSetup(
         config.train, config.val, config.val_far, config.study, config.storage, config.out, space, threads
     )
-    started, failures, ended = time.monotonic(), 0, []
+    started, failures, asked, ended = time.monotonic(), 0, [], []
     worker = f"worker {os.getpid()} ({threads} threads)"
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        asked.append(trial.number)
+        return run_trial(trial, setup, timer)
+
     with sigterm_as_interrupt(), CpuTimer() as timer:
         while failures < MAX_FAILURES:
             if config.timeout and time.monotonic() - started > config.timeout:
@@ -149,18 +155,33 @@ def run_worker(config: SweepConfig, study: optuna.Study, space: Space) -> int:
             if not queued and finished + running >= config.trials:
                 time.sleep(config.heartbeat)  # the missing trials run elsewhere: see how they end
                 continue
-            study.optimize(
-                lambda trial: run_trial(trial, setup, timer),
-                n_trials=1,
-                catch=(Exception,),
-                callbacks=[lambda _, trial: ended.append(trial)],
-            )
+            asked.clear()
+            try:
+                study.optimize(
+                    objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, trial: ended.append(trial)]
+                )
+            except (ValueError, AssertionError):  # Optuna's refusal to finish a trial that no longer runs: a
+                # ValueError, or after an objective that returned, Optuna 5.0's "Should not reach" assertion
+                if not asked or not failed_meanwhile(study, asked[-1]):
+                    raise
+                print(
+                    f"{worker}: trial {asked[-1]} was marked failed by another worker while it ran (its heartbeat "
+                    "came late); its result is dropped",
+                    flush=True,
+                )
+                continue
             print(f"{worker}: {describe(ended[-1])}", flush=True)
             failures = failures + 1 if ended[-1].state == optuna.trial.TrialState.FAIL else 0
     if failures >= MAX_FAILURES:
         print(f"{worker}: stopping after {failures} failed trials in a row (their errors are above)", file=sys.stderr)
         return 1
     return 0
+
+
+def failed_meanwhile(study: optuna.Study, number: int) -> bool:
+    """Whether trial ``number`` of ``study`` was marked failed (by another worker that found it stale)."""
+    trial = next(trial for trial in study.get_trials(deepcopy=False) if trial.number == number)
+    return trial.state == optuna.trial.TrialState.FAIL
 
 
 def describe(trial: optuna.trial.FrozenTrial) -> str:
