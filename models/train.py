@@ -395,6 +395,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="with --dice-per-image, images without the target are scored too: 1 - 1 / (1 + the target mass predicted)",
     )
+    parser.add_argument(
+        "--presence",
+        type=float,
+        default=0.0,
+        help="weight of the per-image presence term: the score's found / false-positive decision (models.losses)",
+    )
     parser.add_argument("--init", help="warm start from these weights")
     parser.add_argument(
         "--teacher", help="distil from this trained model too: its probabilities are a second target (models.distill)"
@@ -421,6 +427,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         raise ValueError(f"--class-weights needs {NUM_CLASSES} numbers. Received: {args.class_weights!r}")
     if args.dice_empty and not args.dice_per_image:
         raise ValueError("--dice-empty needs --dice-per-image: the batch's Dice already counts every image")
+    if args.presence < 0:
+        raise ValueError(f"--presence must be 0 or more. Received: {args.presence}")
     if args.val_far and not args.val:
         raise ValueError("--val-far needs --val: the selection score is the mean of the two")
     if args.distill_weight is not None and not args.teacher:
@@ -453,7 +461,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
     trained.compile(
         optimizer=keras.optimizers.Adam(lr),
-        loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image, args.dice_empty),
+        loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image, args.dice_empty, args.presence),
     )
 
     out = store.base_path(args.out)
@@ -486,6 +494,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
             "dice": args.dice,
             "dice_per_image": args.dice_per_image,
             "dice_empty": args.dice_empty,
+            "presence": args.presence,
             "init": args.init,
             "teacher": args.teacher,
             "distill_weight": trained.weight if trained is not model else None,

@@ -43,3 +43,19 @@ def test_the_dice_per_image_with_empty_images_scores_a_false_positive():
     without = SegmentationLoss((1.0, 1.0, 1.0), 1.0, dice_per_image=True)
     dice_terms = np.asarray(loss(classes, probabilities)) - np.asarray(without(classes, probabilities))
     np.testing.assert_allclose(dice_terms, (0.0 + (1 - 1 / 21)) / 2, rtol=1e-3)  # clean: ~0; phantom: 20 / 21
+
+
+def test_the_presence_term_scores_the_pixels_that_decide_found_and_false_positive():
+    classes = np.zeros((3, 32, 32), np.uint8)
+    classes[0, 10:12, 10:13] = 2  # a far target of 6 pixels, the 4 most probable at 0.8
+    classes[1, 4:28, 4:28] = 2  # a near target, found by 4 pixels at 0.9, the rest at 0.1; image 2 has none
+    target = np.full((3, 32, 32), 0.001, np.float32)
+    target[0, 10:12, 10:13] = 0.2
+    target[0, 10, 10:13], target[0, 11, 10] = 0.8, 0.8
+    target[1, 4:28, 4:28], target[1, 4, 4:8] = 0.1, 0.9
+    target[2, 0, 0:3] = 0.99  # three phantom pixels: under the score's four, but the fourth counts at 0.001
+    probabilities = np.stack([1 - target, np.zeros_like(target), target], axis=-1)
+    with_presence = SegmentationLoss((1.0, 1.0, 1.0), presence_weight=2.0)(classes, probabilities)
+    presence = (np.asarray(with_presence) - np.asarray(SegmentationLoss()(classes, probabilities))) / 2.0
+    expected = (-np.log(0.8) - np.log(0.9) - (3 * np.log(0.01) + np.log(0.999)) / 4) / 3
+    np.testing.assert_allclose(presence, expected, rtol=1e-3)

@@ -87,12 +87,21 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, 
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
 
 
-def test_the_dice_per_image_trains_and_is_on_the_card(data_dirs):
-    card = run_training(data_dirs, "--epochs", "1", "--dice", "1", "--dice-per-image", "--dice-empty")
-    assert (card["hyperparameters"]["dice_per_image"], card["hyperparameters"]["dice_empty"]) == (True, True)
+def test_the_dice_per_image_and_the_presence_term_train_and_are_on_the_card(data_dirs):
+    card = run_training(
+        data_dirs, "--epochs", "1", "--dice", "1", "--dice-per-image", "--dice-empty", "--presence", "0.5"
+    )
+    hyperparameters = card["hyperparameters"]
+    assert (hyperparameters["dice_per_image"], hyperparameters["dice_empty"], hyperparameters["presence"]) == (
+        True,
+        True,
+        0.5,
+    )
     assert card["validation"]["final_score"] >= 0
     with pytest.raises(ValueError, match="--dice-empty needs --dice-per-image"):
         run_training(data_dirs, "--dice", "1", "--dice-empty")
+    with pytest.raises(ValueError, match="--presence must be 0 or more"):
+        run_training(data_dirs, "--presence", "-1")
 
 
 def test_cosine_over_time_decays_with_the_clock(data_dirs):
