@@ -40,6 +40,19 @@ class Dataset:
         return len(self.names)
 
 
+def combine(datasets: list[Dataset]) -> Dataset:
+    """The union of ``datasets`` in order, for training on several folders at once: its root is their common
+    folder, its names are relative to it, and its hash covers theirs. One dataset is returned as it is."""
+    if len(datasets) == 1:
+        return datasets[0]
+    root = Path(os.path.commonpath([d.root.resolve() for d in datasets]))
+    names = [str((d.root.resolve() / "images" / name).relative_to(root)) for d in datasets for name in d.names]
+    digest = hashlib.sha256("".join(d.content_hash for d in datasets).encode()).hexdigest()
+    images = np.concatenate([d.images for d in datasets])
+    classes = np.concatenate([d.classes for d in datasets])
+    return Dataset(root, names, images, classes, digest)
+
+
 def list_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     """The (image, mask) paths of a dataset folder in sorted order; raises DatasetError when they do not pair."""
     root = Path(root)

@@ -1,17 +1,20 @@
 """Score a model on a dataset exactly as the Udacity notebook did (see `models.scoring`).
 
-    python -m models.evaluate MODEL DATA_DIR [--out PRED_DIR] [--json FILE] [--figure FILE]
+    python -m models.evaluate MODEL DATA_DIR [DATA_DIR ...] [--out PRED_DIR] [--json FILE] [--figure FILE]
 
 DATA_DIR is either one images/masks folder (our validation set) or a folder holding the three Udacity
 scenario folders. Prints the counts and scores, and the far-target figures: detection and IoU by the truth's
 target area at the native 256x256 (`models.sizes`), and false positives on the images without the target.
-Optionally writes prediction PNGs, a JSON summary, and a picture of image | truth | prediction for a sample and
-the worst images of each scenario, with a sheet of the smallest targets.
+Several DATA_DIRs are scored in one run, each on its own, and summed up in one table: a row per folder, a
+column per size bucket. Optionally writes prediction PNGs, a JSON summary, and a picture of
+image | truth | prediction for a sample and the worst images of each scenario, with a sheet of the smallest
+targets.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -209,6 +212,25 @@ def format_sizes(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def format_table(results: dict[str, dict]) -> str:
+    """One row per dataset of ``results`` (each with its size figures): final_score, the targets found of
+    each size bucket, far-target recall and false positives."""
+    header = ["dataset", "images", "final_score", *(name for name, _, _ in SIZE_BUCKETS), "far (4-100)", "false pos"]
+    rows = [header]
+    for name, result in results.items():
+        sizes = result["sizes"]
+        far, none = sizes["far"], sizes["no_target"]
+        recall = "-" if far["recall"] is None else f"{far['recall']:.1%}"
+        rows.append([
+            name, str(sum(s["images"] for s in result["scenarios"].values())), f"{result['final_score']:.4f}",
+            *(f"{b['found']}/{b['images']}" for b in sizes["buckets"].values()),
+            f"{far['found']}/{far['images']} ({recall})", f"{none['false_pos']}/{none['images']}",
+        ])  # fmt: skip
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    return "\n".join([lines[0], "-+-".join("-" * width for width in widths), *lines[1:]])
+
+
 def format_result(result: dict) -> str:
     """Human-readable lines of a result dict."""
     lines = [
@@ -227,7 +249,12 @@ def format_result(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="model path (weights/NAME, NAME.keras, or a legacy HDF5 file)")
-    parser.add_argument("data_dir", type=Path, help="images/masks folder, or the three Udacity scenarios")
+    parser.add_argument(
+        "data_dirs",
+        type=Path,
+        nargs="+",
+        help="images/masks folder, or the three Udacity scenarios; several for several",
+    )
     parser.add_argument("--out", type=Path, help="write prediction PNGs under this folder")
     parser.add_argument("--json", type=Path, help="write the scores as JSON to this file")
     parser.add_argument("--figure", type=Path, help="picture of samples and worst images (default: beside --json)")
@@ -239,21 +266,33 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         model, card = load(args.model)
-        sets = load_eval_sets(args.data_dir, card["input_size"])
+        folders = {str(folder): load_eval_sets(folder, card["input_size"]) for folder in args.data_dirs}
     except (ModelLoadError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result, details = score_sets(model, sets, args.out)
-    result["sizes"] = size_figures(sets, details)
-    images = sum(len(s.stems) for s in sets)
-    print(format_result(result))
-    print(format_sizes(result["sizes"]))
+    several = len(folders) > 1
+    results, all_sets, all_details = {}, [], {}
+    for number, (name, sets) in enumerate(folders.items(), 1):
+        out_dir = args.out / f"{number}_{Path(name).name}" if args.out and several else args.out
+        result, details = score_sets(model, sets, out_dir)
+        result["sizes"] = size_figures(sets, details)
+        results[name] = result
+        if several:
+            print(f"== {name}")
+        print(format_result(result))
+        if several:  # the report's scenario names must stay apart (two folders may both be 'validation')
+            sets = [dataclasses.replace(s, name=f"{number}:{s.name}") for s in sets]
+            details = {f"{number}:{key}": value for key, value in details.items()}
+        all_sets += sets
+        all_details.update(details)
+    print(format_table(results) if several else format_sizes(results[str(args.data_dirs[0])]["sizes"]))
+    images = sum(len(s.stems) for s in all_sets)
     print(f"{images} images in {time.perf_counter() - started:.1f} s")
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, {"datasets": results} if several else results[str(args.data_dirs[0])])
     figure = args.figure or (args.json.with_suffix(".png") if args.json else None)
     if figure:
-        render_report(sets, details, figure)
+        render_report(all_sets, all_details, figure)
         print(f"picture: {figure}")
     return 0
 

@@ -1,9 +1,12 @@
 """Train the follow-me FCN.
 
-    python -m models.train --train DIR --val DIR --arch fcn4 --out weights/NAME [options]
+    python -m models.train --train DIR[:WEIGHT] [--train DIR2[:WEIGHT] ...] --val DIR [--val DIR2 ...]
+                           --arch fcn4 --out weights/NAME [options]
 
 Backend-agnostic Keras 3: the same command trains with KERAS_BACKEND=tensorflow, jax or torch, on the GPU the
-backend sees or on the CPU. Each epoch is scored on --val with the Udacity score (`models.scoring`) and the best
+backend sees or on the CPU. Training draws from the union of every --train folder, each image of a folder
+drawn WEIGHT times a pass (default 1). Each epoch is scored on every --val folder with the Udacity score
+(`models.scoring`); the selection score is the mean of their final_scores (and of --val-far's), and the best
 epoch is kept as ``NAME.keras`` with its card ``NAME.card.json``. Interrupted runs resume from ``NAME.ckpt/``.
 --init warm-starts from existing weights: the whole model, or, with --arch, a new architecture that takes every
 layer whose name and weight shapes match (say the encoder of a model with wider decoders). Also written:
@@ -21,6 +24,7 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -29,10 +33,10 @@ import numpy as np
 from models import store
 from models.architecture import build_fcn, resolve_arch
 from models.augment import Augmenter, collect_targets, parse_augmentations
-from models.dataset import Dataset, DatasetError, load_dataset
+from models.dataset import Dataset, DatasetError, combine, load_dataset
 from models.devices import describe_devices
 from models.distill import Distiller
-from models.evaluate import EvalSet, load_eval_sets, predict, score_sets
+from models.evaluate import EvalSet, load_eval_sets, predict, score_sets, size_figures
 from models.files import write_atomically
 from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
 from models.losses import SegmentationLoss
@@ -41,6 +45,36 @@ from models.sizes import is_far, target_areas
 
 CLASS_NAMES = ("background", "other people", "target")
 LR_FLOOR = 0.05  # the cosine schedules end at this fraction of --lr
+SELECTION_RULE = (
+    "the mean of the final_scores of every validation folder (--val, in order, then --val-far); each final_score "
+    "counts a missed target and a false positive alike in its weight TP / (TP + FP + FN)"
+)
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """A --train folder and how many times a pass each of its images is drawn."""
+
+    path: Path
+    weight: int = 1
+
+
+def parse_source(text: str) -> TrainSource:
+    """``DIR`` or ``DIR:WEIGHT`` (a whole number of draws a pass, 1 or more), for --train."""
+    folder, _, weight = text.rpartition(":")
+    if not folder or not weight.isdigit():
+        return TrainSource(Path(text))
+    if int(weight) < 1:
+        raise argparse.ArgumentTypeError(f"the weight of {folder!r} must be 1 or more. Received: {weight}")
+    return TrainSource(Path(folder), int(weight))
+
+
+@dataclass
+class Check:
+    """A validation folder scored every epoch: its name in logs and cards, and its scenarios."""
+
+    name: str
+    sets: list[EvalSet]
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -151,46 +185,57 @@ class CosineOverTime(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Scores every epoch on the validation sets and saves the model when the selection score improves.
+    """Scores every epoch on the validation folders and saves the model when the selection score improves.
 
-    The selection score is the validation final_score or, with a far-target check set (`models.farset`), the
-    mean of the validation and check-set final_scores, so that far targets weigh as much as the rest. Without
-    validation data every epoch is saved. ``save_every`` also keeps ``NAME.epochNNN.keras`` snapshots.
+    The selection score is the mean of the final_scores of ``checks`` (`SELECTION_RULE`): every --val, then the
+    far-target check set (`models.farset`), so that each weighs as much as the first. The first --val is the
+    card's ``validation``; every --val is in its ``validations`` with its far-target recall and false
+    positives. Without validation data every epoch is saved. ``save_every`` also keeps ``NAME.epochNNN.keras``
+    snapshots.
     """
 
     def __init__(
         self,
         out: Path,
         card: dict,
-        val_sets: list[EvalSet] | None,
+        checks: list[Check],
         best: float,
         save_every: int,
-        far_sets: list[EvalSet] | None = None,
+        far: Check | None = None,
         student: keras.Model | None = None,
     ):
         super().__init__()
-        self.out, self.card, self.val_sets, self.best, self.save_every = out, card, val_sets, best, save_every
-        self.far_sets, self.student = far_sets, student
+        self.out, self.card, self.checks, self.best, self.save_every = out, card, checks, best, save_every
+        self.far, self.student = far, student
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         model = self.student or self.model
         card = {**self.card, "epochs_trained": epoch + 1, "date": _now()}
-        if self.val_sets:
-            result, _ = score_sets(model, self.val_sets)
-            logs.update(val_score=result["final_score"], val_iou=result["final_iou"], val_weight=result["weight"])
-            selection, far_note = result["final_score"], ""
-            if self.far_sets:
-                far_result, _ = score_sets(model, self.far_sets)
-                selection = (result["final_score"] + far_result["final_score"]) / 2
-                logs.update(far_score=far_result["final_score"], selection=selection)
-                far_note = f"; far check set {far_result['final_score']:.4f}, selection {selection:.4f}"
+        if self.checks:
+            results, notes = {}, []
+            for number, check in enumerate(self.checks, 1):
+                result, details = score_sets(model, check.sets)
+                result["sizes"] = size_figures(check.sets, details)
+                results[check.name] = result
+                notes.append(f"{check.name} {_summary(result)}")
+                prefix = "val" if number == 1 else f"val{number}"
+                logs.update({f"{prefix}_score": result["final_score"], f"{prefix}_far": _far_recall(result),
+                             f"{prefix}_fp": result["sizes"]["no_target"]["false_pos"]})  # fmt: skip
+            first = results[self.checks[0].name]
+            logs.update(val_iou=first["final_iou"], val_weight=first["weight"])
+            scores = [result["final_score"] for result in results.values()]
+            if self.far:
+                far_result, _ = score_sets(model, self.far.sets)
+                scores.append(far_result["final_score"])
+                logs.update(far_score=far_result["final_score"])
+                notes.append(f"far check set {far_result['final_score']:.4f}")
                 card.update(far_check=far_result)
-            print(
-                f"epoch {epoch + 1}: validation final_score {result['final_score']:.4f} "
-                f"(IoU {result['final_iou']:.4f}, weight {result['weight']:.4f}){far_note}; best so far {self.best:.4f}"
-            )
-            card.update(validation=result, selection=selection)
+            selection = sum(scores) / len(scores)
+            if len(scores) > 1:
+                logs.update(selection=selection)
+            print(f"epoch {epoch + 1}: {'; '.join(notes)}; selection {selection:.4f}, best so far {self.best:.4f}")
+            card.update(validation=first, validations=results, selection=selection)
             improved = selection > self.best
         else:
             improved = True
@@ -241,17 +286,33 @@ def plot_history(history_csv: Path, figure: Path) -> None:
     plt.close(fig)
 
 
+def _far_recall(result: dict) -> float:
+    """Far-target recall of a result with size figures; 0 when the folder has no far target."""
+    return result["sizes"]["far"]["recall"] or 0.0
+
+
+def _summary(result: dict) -> str:
+    """One validation folder's epoch figures, for the progress line."""
+    far, none = result["sizes"]["far"], result["sizes"]["no_target"]
+    return (
+        f"final_score {result['final_score']:.4f} (IoU {result['final_iou']:.4f}, weight {result['weight']:.4f}), "
+        f"far {far['found']}/{far['images']}, false positives {none['false_pos']}/{none['images']}"
+    )
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def describe_data(data: Dataset) -> dict:
-    """Counts and content hash of a dataset, for the card."""
-    with_target = int(((data.classes == TARGET_CLASS).sum((1, 2)) > 3).sum())
+def describe_data(data: Dataset, weight: int = 1) -> dict:
+    """Counts, draws a pass and content hash of a training dataset, for the card."""
+    with_target = int(((data.classes == TARGET_CLASS).sum((1, 2)) > PRESENCE_PIXELS).sum())
     return {
         "path": str(data.root),
+        "weight": weight,
         "images": len(data),
         "with_target": with_target,
+        "far_targets": int(is_far(target_areas(data.classes)).sum()),
         "sha256": data.content_hash,
     }
 
@@ -338,30 +399,43 @@ def mine_hard_negatives(model: keras.Model, data: Dataset) -> np.ndarray:
     return negatives[np.concatenate(found)]
 
 
-def sampling_pool(args: argparse.Namespace, data: Dataset) -> np.ndarray:
-    """The image indices of one pass: every image once, far targets ``--far-repeat`` times and the --init
-    model's false positives ``--hard-negative-repeat`` times."""
-    groups = [np.arange(len(data))]
+def sampling_pool(args: argparse.Namespace, data: Dataset, weights: np.ndarray) -> np.ndarray:
+    """The image indices of one pass over the union of the --train folders: each image as many times as its
+    folder's weight (``weights``, one per image), times ``--far-repeat`` for far targets and
+    ``--hard-negative-repeat`` for the --init model's false positives."""
+    groups = [np.repeat(np.arange(len(data)), weights)]
     if args.far_repeat > 1:
         far = np.flatnonzero(is_far(target_areas(data.classes)))
         print(f"Far targets (4-100 px at 256): {len(far)} training images, drawn {args.far_repeat}x")
-        groups += [far] * (args.far_repeat - 1)
+        groups += [np.repeat(far, weights[far])] * (args.far_repeat - 1)
     if args.hard_negative_repeat > 1:
         if not args.init:
             raise ValueError("--hard-negative-repeat mines with the --init model; give --init")
         hard = mine_hard_negatives(init_at_size(args.init, args.input_size), data)
         print(f"Hard negatives: {args.init} finds a target in {len(hard)} training images without one, drawn "
               f"{args.hard_negative_repeat}x")  # fmt: skip
-        groups += [hard] * (args.hard_negative_repeat - 1)
+        groups += [np.repeat(hard, weights[hard])] * (args.hard_negative_repeat - 1)
     return np.concatenate(groups)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=Path, required=True, help="training folder (images/, masks/)")
-    parser.add_argument("--val", type=Path, help="validation folder: selects the best epoch by score")
     parser.add_argument(
-        "--val-far", type=Path, help="far-target check set (models.farset): selection weighs it as much as --val"
+        "--train",
+        type=parse_source,
+        action="append",
+        required=True,
+        help="training folder (images/, masks/), optionally DIR:WEIGHT to draw its images WEIGHT times a pass; "
+        "give it several times to train on the union",
+    )
+    parser.add_argument(
+        "--val",
+        type=Path,
+        action="append",
+        help="validation folder, several times for several: the mean of their scores selects the best epoch",
+    )
+    parser.add_argument(
+        "--val-far", type=Path, help="far-target check set (models.farset): selection weighs it as much as a --val"
     )
     parser.add_argument(
         "--arch",
@@ -437,13 +511,15 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         raise ValueError("--schedule cosine-time needs --time-limit: the decay runs over that many seconds")
     print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
     started = time.perf_counter()
-    data = load_dataset(args.train, args.input_size)
-    val_sets = load_eval_sets(args.val, args.input_size) if args.val else None
-    far_sets = load_eval_sets(args.val_far, args.input_size) if args.val_far else None
-    print(f"Decoded {len(data)} training images in {time.perf_counter() - started:.1f} s")
+    sources = [load_dataset(source.path, args.input_size) for source in args.train]
+    data = combine(sources)
+    weights = np.repeat([source.weight for source in args.train], [len(d) for d in sources])
+    checks = [Check(str(folder), load_eval_sets(folder, args.input_size)) for folder in args.val or []]
+    far = Check(str(args.val_far), load_eval_sets(args.val_far, args.input_size)) if args.val_far else None
+    print(f"Decoded {len(data)} training images from {len(sources)} folder(s) in {time.perf_counter() - started:.1f} s")
     model, spec = build_or_load(args)
     trained = with_teacher(model, args)
-    pool = sampling_pool(args, data)
+    pool = sampling_pool(args, data, weights)
     steps = args.steps_per_epoch or math.ceil(len(pool) / args.batch_size)
     augmenter = Augmenter(augmentations, collect_targets(data.images, data.classes) if "paste" in augmentations else [])
     batches = TrainingBatches(
@@ -477,9 +553,13 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         "classes": list(CLASS_NAMES),
         "input_scaling": "(x / 255 - 0.5) * 2, PIL bilinear resize",
         "parameters": model.count_params(),
-        "training_data": {"train": describe_data(data)},
-        "validation_data": str(args.val) if args.val else None,
+        "training_data": {
+            "train": [describe_data(d, source.weight) for d, source in zip(sources, args.train)],
+            "pool": len(pool),
+        },
+        "validation_data": [str(folder) for folder in args.val or []],
         "far_check_data": str(args.val_far) if args.val_far else None,
+        "selection_rule": SELECTION_RULE,
         "hyperparameters": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,
@@ -509,7 +589,7 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
         keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
         Throughput(args.batch_size),
         *schedule,
-        KeepBest(out, card, val_sets, best, args.save_every, far_sets, student=model),
+        KeepBest(out, card, checks, best, args.save_every, far, student=model),
         keras.callbacks.CSVLogger(str(history_csv), append=resuming),
         LossCurves(history_csv, out.with_name(out.name + ".loss.png")),
     ]

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_pair
+from conftest import make_dataset, write_pair
 
 from models import build_fcn, save
 from models.evaluate import EvalSet, size_figures
@@ -76,4 +76,22 @@ def test_evaluate_prints_and_writes_the_buckets_for_any_dataset(tmp_path, capsys
     assert sizes["no_target"]["images"] == 1 and sizes["far"]["images"] == 0
     out = capsys.readouterr().out
     assert "far targets (4-100 px): found 0 of 0" in out and "false positives in 1 images" in out
+    assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_evaluate_scores_several_folders_in_one_table(tmp_path, capsys):
+    for name, seed in (("first", 1), ("second", 2)):
+        make_dataset(tmp_path / name / "validation", 4, seed=seed)  # both folders are named 'validation'
+    save(build_fcn("e8,c8,d8", 32), tmp_path / "model", {"arch": "e8,c8,d8"})
+    folders = [str(tmp_path / "first" / "validation"), str(tmp_path / "second" / "validation")]
+    argv = [str(tmp_path / "model"), *folders, "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "pred")]
+    assert evaluate_main(argv) == 0
+    results = json.loads((tmp_path / "s.json").read_text())["datasets"]
+    assert list(results) == folders and all(r["sizes"]["no_target"]["images"] == 2 for r in results.values())
+    out = capsys.readouterr().out
+    header, _, *rows = out[out.index("dataset ") :].splitlines()[:4]
+    assert [cell.strip() for cell in header.split("|")][2:4] == ["final_score", "4-50"]
+    assert [row.split("|")[0].strip() for row in rows] == folders
+    assert rows[0].split("|")[-1].strip() == f"{results[folders[0]]['sizes']['no_target']['false_pos']}/2"
+    assert len(list((tmp_path / "pred").glob("*/validation/*.png"))) == 8
     assert (tmp_path / "s.png").stat().st_size > 0

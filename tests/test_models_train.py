@@ -1,6 +1,8 @@
 """A few training steps on tiny data: the loss falls, checkpoints are written and resumed."""
 
+import argparse
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +11,8 @@ from conftest import make_dataset, write_pair
 
 from models import build_fcn, store, train
 from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift, zoom
+from models.dataset import Dataset
+from models.imaging import TARGET_CLASS
 
 
 def run_training(tmp_path, *extra):
@@ -43,7 +47,9 @@ def test_loss_falls_and_the_best_model_is_saved_with_its_card(data_dirs):
     assert len(history) == 6 and history[-1] < history[0] * 0.8
     assert (data_dirs / "out" / "tiny.loss.png").stat().st_size > 0
     assert card["input_size"] == 32 and card["spec"] == "e8,c8,d8"
-    assert card["training_data"]["train"]["images"] == 16 and len(card["training_data"]["train"]["sha256"]) == 64
+    (source,) = card["training_data"]["train"]
+    assert source["images"] == 16 and source["weight"] == 1 and len(source["sha256"]) == 64
+    assert card["training_data"]["pool"] == 16 and card["validation_data"] == [str(data_dirs / "val")]
     assert "final_score" in card["validation"] and 1 <= card["best_epoch"] <= 6
     model, loaded_card = store.load(data_dirs / "out" / "tiny")
     assert loaded_card == card and model.output_shape == (None, 32, 32, 3)
@@ -65,6 +71,40 @@ def test_a_far_check_set_weighs_as_much_as_validation_in_the_selection(data_dirs
         assert store.read_card(data_dirs / "out" / f"snap.epoch00{epoch}")["epochs_trained"] == epoch
     with pytest.raises(ValueError, match="--val-far needs --val"):
         train.train(train.parse_args(["--train", str(data_dirs / "train"), "--val-far", "x", "--out", "y"]))
+
+
+def test_several_folders_train_as_one_each_drawn_by_its_weight_and_every_val_selects(data_dirs, capsys):
+    make_dataset(data_dirs / "more", 6, seed=4)
+    make_dataset(data_dirs / "val2", 4, seed=5)
+    card = run_training(data_dirs, "--epochs", "2", "--train", f"{data_dirs / 'more'}:3",
+                        "--val", str(data_dirs / "val2"))  # fmt: skip
+    first, more = card["training_data"]["train"]
+    assert (first["images"], first["weight"], more["images"], more["weight"]) == (16, 1, 6, 3)
+    assert card["training_data"]["pool"] == 16 + 3 * 6 and first["sha256"] != more["sha256"]
+    assert list(card["validations"]) == [str(data_dirs / "val"), str(data_dirs / "val2")]
+    assert card["validation"] == card["validations"][str(data_dirs / "val")]
+    scores = [result["final_score"] for result in card["validations"].values()]
+    assert card["selection"] == pytest.approx(sum(scores) / 2) and "mean" in card["selection_rule"]
+    assert card["validations"][str(data_dirs / "val2")]["sizes"]["no_target"]["images"] == 2
+    with open(data_dirs / "out" / "tiny.history.csv") as f:
+        row = next(csv.DictReader(f))
+    assert {"val_score", "val_far", "val_fp", "val2_score", "val2_far", "val2_fp", "selection"} <= set(row)
+    assert f"{data_dirs / 'val2'} final_score" in capsys.readouterr().out
+
+
+def test_a_train_folder_weight_is_a_whole_number_of_draws(tmp_path):
+    assert train.parse_source("data/train:2") == train.TrainSource(Path("data/train"), 2)
+    assert train.parse_source("data/train") == train.TrainSource(Path("data/train"), 1)
+    assert train.parse_source("data/run:a") == train.TrainSource(Path("data/run:a"), 1)  # not a weight: a path
+    with pytest.raises(argparse.ArgumentTypeError, match="must be 1 or more"):
+        train.parse_source("data/train:0")
+    classes = np.zeros((3, 32, 32), np.uint8)
+    classes[0, 0, 0] = TARGET_CLASS  # 1 pixel of 32 x 32: 64 native pixels, a far target
+    classes[1, :4, :4] = TARGET_CLASS  # 16 pixels: 1,024 native pixels, a near one
+    args = argparse.Namespace(far_repeat=2, hard_negative_repeat=1, init=None)
+    dataset = Dataset(tmp_path, ["a", "b", "c"], np.zeros((3, 32, 32, 3), np.uint8), classes, "")
+    # the far image's weight of 2 is doubled by --far-repeat 2: drawn 4 times a pass
+    assert sorted(train.sampling_pool(args, dataset, np.array([2, 1, 1]))) == [0, 0, 0, 0, 1, 2]
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, capsys):
@@ -211,17 +251,19 @@ def test_far_targets_and_hard_negatives_are_drawn_more_often(data_dirs, capsys):
     seeing_targets = constant_model(data_dirs / "target_everywhere", favoured_class=2)
     args = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
                              "--init", str(seeing_targets), "--hard-negative-repeat", "2"])  # fmt: skip
-    counts = np.bincount(train.sampling_pool(args, data), minlength=len(data))
+    weights = np.full(len(data), 2)  # a folder drawn twice a pass: its far targets and negatives too
+    counts = np.bincount(train.sampling_pool(args, data, weights), minlength=len(data))
     far = train.is_far(train.target_areas(data.classes))
     assert negatives.any() and far.any()
-    np.testing.assert_array_equal(counts, 1 + 2 * far + negatives)  # every negative is a false positive here
+    np.testing.assert_array_equal(counts, 2 * (1 + 2 * far + negatives))  # every negative is a false positive here
     out = capsys.readouterr().out
     assert "Far targets (4-100 px at 256)" in out and f"finds a target in {negatives.sum()} training images" in out
     seeing_nothing = constant_model(data_dirs / "background_everywhere", favoured_class=0)
     assert len(train.mine_hard_negatives(train.init_at_size(str(seeing_nothing), 32), data)) == 0
     assert train.init_at_size(str(seeing_nothing), 64).input_shape == (None, 64, 64, 3)  # rebuilt from its spec
     with pytest.raises(ValueError, match="give --init"):
-        train.sampling_pool(train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"]), data)
+        args = train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"])
+        train.sampling_pool(args, data, weights)
 
 
 def test_unknown_augmentation_is_named():
