@@ -1,7 +1,7 @@
 """The follower's performance on this machine, end to end: one command, a Markdown table, a JSON file.
 
-    python -m benchmarks.run [--model M] [--compare M2] [--frames 200] [--memory-frames 10000] [--quick]
-                             [--json benchmarks/results.json]
+    python -m benchmarks.run [--model M] [--compare M2] [--clients N] [--frames 200] [--memory-frames 10000]
+                             [--quick] [--json benchmarks/results.json]
 
 1. A synthetic flight (`sim_bridge.synth`, seed 1); the benchmark frames are those whose truth says the target is
    visible and in which the model, run in process, locates it. They are sent in a loop.
@@ -20,7 +20,10 @@
 5. With ``--compare M2``: a second follower, serving M2 (say the previous default model), on the same frames (those
    both models locate), taking turns with ours frame by frame (each still at 5 frames/s), so that load from
    elsewhere falls on both alike; the cost ratio is our p50 / M2's p50.
-6. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
+6. With ``--clients N``: N simulators at once on the same server, each a client of its own sending at 5 frames/s
+   without waiting for answers, as the simulator does (their starts spread over a frame interval); per client,
+   the frames answered before its next one and the latency of those, against the single client's p50 above.
+7. Overload: the real server fed 30 frames/s for 10 s, without waiting for answers. Each ``object_detected`` is
    matched to the frame it answers by its coordinates (learnt from the 5 frames/s run of the same server);
    the counters come from ``/healthz``.
 
@@ -369,6 +372,44 @@ def paced(urls: Sequence[str], frames: list[dict], count: int, rate: float = SIM
     return runs
 
 
+def simulators(url: str, frames: list[dict], count: int, clients: int, rate: float = SIM_RATE) -> list[dict[str, Any]]:
+    """``clients`` simulators on the server at ``url`` at once, each sending ``count`` frames at ``rate`` frames/s
+    without waiting (after a few unmeasured), their first frames spread over one interval. A frame is answered
+    when its ``object_detected`` arrives before the client's next frame is sent.
+
+    Returns, per client, ``latencies_s`` (of the answered frames) and ``sent``.
+    """
+    from sim_bridge.client import SimulatorClient
+    from sim_bridge.protocol import SENSOR_FRAME
+
+    answers = [Answers() for _ in range(clients)]
+    runs: list[dict[str, Any]] = [{"latencies_s": [], "sent": count} for _ in range(clients)]
+
+    def fly(client: SimulatorClient, got: Answers, run: dict[str, Any], start: float) -> None:
+        for i in range(-WARMUP_FRAMES, count):
+            due = start + (i + WARMUP_FRAMES) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            seen = len(got.detections)
+            sent = time.monotonic()
+            client.emit(SENSOR_FRAME, frames[i % len(frames)])
+            time.sleep(max(0.0, due + 1.0 / rate - time.monotonic()))
+            if i >= 0 and len(got.detections) > seen:
+                run["latencies_s"].append(got.detections[seen][0] - sent)
+
+    with contextlib.ExitStack() as stack:
+        connected = [stack.enter_context(SimulatorClient(url, on_event=got)) for got in answers]
+        start = time.monotonic() + 0.5
+        threads = [
+            threading.Thread(target=fly, args=(client, got, run, start + k / (rate * clients)))
+            for k, (client, got, run) in enumerate(zip(connected, answers, runs))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return runs
+
+
 def round_trips(url: str, count: int, rate: float = SIM_RATE) -> dict[str, float]:
     """The bare socket's round trip to the server, an Engine.IO PING answered by its PONG without any frame:
     ``{"back_to_back", "paced"}`` p50 ms over ``count`` each, the second at ``rate`` per second. Against each other,
@@ -485,6 +526,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 before = server.server_seconds()
                 ours, *compared = paced([server.url, *([other.url] if other else [])], frames, args.frames)
                 results["server_mean_ms"] = server.mean_ms_since(before)
+            if args.clients > 1:
+                print(f"{args.clients} simulators at once ...", file=sys.stderr)
+                results["clients"] = simulators(server.url, frames, args.frames, args.clients)
             results["round_trip_ms"] = round_trips(server.url, ROUND_TRIPS)
             print("overload ...", file=sys.stderr)
             results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
@@ -536,6 +580,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['end_to_end']['naive']['unanswered']} |",
         f"| **ratio naive / follower** | **{ratio[0]:.1f}x** | **{ratio[1]:.1f}x** | {ratio[2]:.1f}x | |",
         *compare_rows(results, ours),
+        *client_rows(results, ours),
         "",
         f"Stages in process, ms over {results['frames']['stages']} frames (the share is of the mean pipeline):",
         "",
@@ -630,6 +675,35 @@ def compare_rows(results: dict[str, Any], ours: list[float]) -> list[str]:
     ]
 
 
+def client_rows(results: dict[str, Any], ours: list[float]) -> list[str]:
+    """With ``--clients N``: each simulator's answered share and latency, against the single client's p50, and
+    the target (every one answered on at least 90 % of its frames); nothing without it."""
+    if "clients" not in results:
+        return []
+    runs = results["clients"]
+    rows = [
+        "",
+        f"{len(runs)} simulators at once on the same follower, each at {SIM_RATE:g} frames/s without waiting "
+        "(answered: before its next frame):",
+        "",
+        "| simulator | answered | p50 ms | p90 ms | p50 / one client's p50 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    shares = []
+    for number, run in enumerate(runs, 1):
+        p50, p90 = percentiles_ms(run["latencies_s"], 50, 90) if run["latencies_s"] else (float("nan"),) * 2
+        shares.append(len(run["latencies_s"]) / run["sent"])
+        rows.append(f"| {number} | {shares[-1]:.0%} | {p50:.1f} | {p90:.1f} | {p50 / ours[0]:.2f}x |")
+    rows.append(f"| one client alone (above) | | {ours[0]:.1f} | {ours[1]:.1f} | 1.00x |")
+    lowest = min(shares)
+    return [
+        *rows,
+        "",
+        f"Every simulator answered on at least 90 % of its frames: {_yes(lowest >= 0.9)} ({lowest:.0%}).",
+    ]
+    return rows
+
+
 def _engine(runtime: dict[str, Any]) -> str:
     from follower.segmenter import describe_threads
 
@@ -649,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model (default: the shipped one)")
     parser.add_argument("--compare", type=Path, help="also serve this model, same frames, same run (cost ratio)")
+    parser.add_argument("--clients", type=int, default=1, help="also N simulators at once on one follower (say 4)")
     parser.add_argument("--frames", type=int, default=200, help="frames per end-to-end run (default: 200)")
     parser.add_argument("--memory-frames", type=int, default=10_000, help="frames of the memory run")
     parser.add_argument("--overload-seconds", type=float, default=OVERLOAD_S, help="length of the overload")

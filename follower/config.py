@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "PORT": 4567,
     "PING_INTERVAL": 2.0,
     "PING_TIMEOUT": 10.0,
+    "MAX_CONNECTIONS": 8,
     "THRESHOLD": 0.5,
     "MIN_PIXELS": 5,
     "LOST_AFTER": 6,
@@ -57,6 +58,8 @@ HELP = {
     "PING_INTERVAL": f"seconds between server PINGs, at most {MAX_PING_INTERVAL_S:g} (the simulator's "
     "watchdog drops Follow after 3 s without one)",
     "PING_TIMEOUT": "seconds to wait for a PONG before dropping a client",
+    "MAX_CONNECTIONS": "simulators served at once, each with its own follower; more are refused with a log line "
+    "(the live view's page does not count)",
     "THRESHOLD": "target probability above which a pixel belongs to the target mask",
     "MIN_PIXELS": "the target is present when its mask covers more than this many pixels of the camera frame "
     "(native pixels, whatever the model's output size)",
@@ -211,6 +214,7 @@ def _validate(config: dict[str, Any], names: Mapping[str, str]) -> None:
             f"in (0, {MAX_PING_INTERVAL_S}]",
         ),
         ("PING_TIMEOUT", config["PING_TIMEOUT"] > 0, "positive"),
+        ("MAX_CONNECTIONS", config["MAX_CONNECTIONS"] >= 1, "at least 1"),
         ("THRESHOLD", 0 <= config["THRESHOLD"] < 1, "in [0, 1)"),
         ("MIN_PIXELS", config["MIN_PIXELS"] >= 0, "non-negative"),
         ("LOST_AFTER", config["LOST_AFTER"] >= 0, "non-negative"),

@@ -1,15 +1,18 @@
-"""The live page at ``GET /``: what the drone sees and what the follower decides.
+"""The live page at ``GET /``: what the drones see and what their followers decide.
 
-The server hands every processed frame to `Dashboard.observe`, which only keeps a reference to it and appends
-to two short windows (recent latencies, and the last minute of drone positions, target positions sent and
-detections). Everything else
-happens only while a page is open: each open page holds a server-sent event stream
-(``GET /dashboard/events``) that sends the follower's state `UPDATE_INTERVAL_S` apart and, when a newer frame
-is there, the frame and its overlay as JPEG data URLs. Frames are rendered and encoded off the socket hub, at
-most once per `FRAME_INTERVAL_S` whatever the number of pages, and shared between them.
+The server hands every processed frame to `Dashboard.observe` with its connection, which only keeps a
+reference to it and appends to that connection's two short windows (recent latencies, and the last minute of
+drone positions, target positions sent and detections). Everything else happens only while a page is open:
+each open page holds a server-sent event stream (``GET /dashboard/events``) that sends, `UPDATE_INTERVAL_S`
+apart, the list of connections (mode, tracker status, frames, latency) and the main connection's state and,
+when a newer frame is there, its frame and overlay as JPEG data URLs. The main connection is the one the page
+asks for (``?connection=SID``) while it is connected, else the one that connected last. Frames are rendered and
+encoded off the socket hub, at most once per `FRAME_INTERVAL_S` per connection whatever the number of pages,
+and shared between them.
 
 Routes: ``GET /`` (the page, ``follower/static/dashboard.html``), ``GET /dashboard/events`` (the stream),
-``GET /dashboard/state`` (one snapshot as JSON, what each event carries besides the images).
+``GET /dashboard/state`` (one snapshot as JSON, what each event carries besides the images); both take
+``?connection=SID``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import cv2
 import flask
 import numpy as np
 
+from follower.connections import Connections
 from follower.pipeline import FrameResult, class_map, largest_blob
 from follower.state import FollowerState
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
@@ -88,125 +92,187 @@ def encode_frame(result: FrameResult, threshold: float) -> dict[str, str]:
     return {"overlay": jpeg_data_url(render_overlay(result, threshold)), "raw": jpeg_data_url(result.frame.rgb)}
 
 
+class ConnectionView:
+    """What the page shows of one connection: its newest frame (a reference), recent latencies, the last
+    minute of positions, and the newest frame's images once encoded."""
+
+    def __init__(self) -> None:
+        self.latest: FrameResult | None = None
+        self.seq = 0
+        self.first_at: float | None = None
+        self.latencies: deque[tuple[float, float]] = deque()
+        self.track: deque[tuple[float, float, float, Point | None, Point | None]] = deque()  # t, drone x, y, sent, seen
+        self.images: dict[str, Any] | None = None
+        self.encoded_at = -np.inf
+        self.rendering = False
+
+    def observe(self, now: float, state: FollowerState, result: FrameResult) -> None:
+        """Keep a processed frame and the follower's decision on it."""
+        if self.first_at is None:
+            self.first_at = now
+        self.latest, self.seq = result, self.seq + 1
+        if state.last_latency_s is not None:
+            self.latencies.append((now, state.last_latency_s))
+        drone = result.frame.pose
+        decision = state.last_decision
+        sent = None if decision is None or decision.position is None else decision.position[:2]
+        detected = None if result.detection is None else tuple(result.detection.position[:2].tolist())
+        self.track.append((now, drone.x, drone.y, sent, detected))
+        self.prune(now)
+
+    def prune(self, now: float) -> None:
+        """Forget latencies older than `RATE_WINDOW_S` and positions older than `TRACK_S`."""
+        while self.latencies and self.latencies[0][0] < now - RATE_WINDOW_S:
+            self.latencies.popleft()
+        while self.track and self.track[0][0] < now - TRACK_S:
+            self.track.popleft()
+
+    def latency_ms(self) -> dict[str, float] | None:
+        """p50 and p95 of the recent latencies, in milliseconds, or None."""
+        if not self.latencies:
+            return None
+        p50, p95 = np.percentile(np.array([latency for _, latency in self.latencies]) * 1000.0, [50, 95])
+        return {"p50": round(float(p50), 1), "p95": round(float(p95), 1)}
+
+    def fps(self, now: float) -> float:
+        """Frames processed per second over the recent window."""
+        span = 0.0 if self.first_at is None else min(RATE_WINDOW_S, now - self.first_at)
+        return round(len(self.latencies) / span, 1) if span > 0 else 0.0
+
+
 class Dashboard:
-    """What the page shows, gathered from processed frames and the `FollowerState`.
+    """What the page shows, gathered from processed frames and the connections' followers.
 
     ``sleep`` pauses a stream between events (the server's cooperative sleep); ``offload(fn, *args)`` runs
-    the rendering off the hub (eventlet's ``tpool.execute`` in the server). Time comes from the state's clock.
+    the rendering off the hub (eventlet's ``tpool.execute`` in the server). Time comes from the connections'
+    clock.
     """
 
     def __init__(
         self,
-        state: FollowerState,
+        connections: Connections,
         port: int,
         threshold: float,
         sleep: Callable[[float], Any] = time.sleep,
         offload: Offload = lambda fn, *args: fn(*args),
     ) -> None:
-        self.state = state
+        self.connections = connections
         self.port = port
         self.threshold = threshold
         self.sleep = sleep
         self.offload = offload
         self.viewers = 0
         self.closed = False
-        self._latest: FrameResult | None = None
-        self._seq = 0
-        self._first_at: float | None = None
-        self._latencies: deque[tuple[float, float]] = deque()
-        self._track: deque[tuple[float, float, float, Point | None, Point | None]] = (
-            deque()
-        )  # t, drone x, y, sent, seen
-        self._images: dict[str, Any] | None = None
-        self._encoded_at = -np.inf
-        self._rendering = False
+        self._views: dict[str, ConnectionView] = {}
 
-    def observe(self, result: FrameResult, latency_s: float) -> None:
-        """Keep a processed frame for the page (a reference, nothing is copied or encoded here), with the
-        state's decision on it."""
-        now = self.state.clock()
-        if self._first_at is None:
-            self._first_at = now
-        self._latest, self._seq = result, self._seq + 1
-        self._latencies.append((now, latency_s))
-        drone = result.frame.pose
-        decision = self.state.last_decision
-        sent = None if decision is None or decision.position is None else decision.position[:2]
-        detected = None if result.detection is None else tuple(result.detection.position[:2].tolist())
-        self._track.append((now, drone.x, drone.y, sent, detected))
-        self._prune(now)
+    def observe(self, sid: str, state: FollowerState, result: FrameResult) -> None:
+        """Keep a processed frame of connection ``sid`` for the page (a reference, nothing is copied or encoded
+        here), with its follower's decision on it."""
+        self._views.setdefault(sid, ConnectionView()).observe(self.connections.clock(), state, result)
 
-    def snapshot(self) -> dict[str, Any]:
-        """The follower's state for the page, JSON-ready."""
-        now = self.state.clock()
-        self._prune(now)
-        counts = self.state.counts
-        latencies = [latency for _, latency in self._latencies]
-        latency_ms = None
-        if latencies:
-            p50, p95 = np.percentile(np.array(latencies) * 1000.0, [50, 95])
-            latency_ms = {"p50": round(float(p50), 1), "p95": round(float(p95), 1)}
-        span = 0.0 if self._first_at is None else min(RATE_WINDOW_S, now - self._first_at)
-        decision = self.state.last_decision
+    def forget(self, sid: str) -> None:
+        """Drop a closed connection's frames and windows."""
+        self._views.pop(sid, None)
+
+    def snapshot(self, sid: str | None = None) -> dict[str, Any]:
+        """Every connection in brief and the main one's state (``sid`` when connected), JSON-ready."""
+        now = self.connections.clock()
+        main = self.connections.main(sid)
+        connections = []
+        for each, state in self.connections:
+            view = self._view(each, now)
+            connections.append({
+                "sid": each, "mode": state.mode.value, "tracker_status": _status(state),
+                "frames": state.counts["received"], "latency_ms": view.latency_ms(),
+            })  # fmt: skip
+        snapshot = {"port": self.port, "connections": connections, "connection": None if main is None else main[0]}
+        if main is None:
+            return {**snapshot, **self._idle()}
+        main_sid, state = main
+        view = self._view(main_sid, now)
+        counts = state.counts
+        decision = state.last_decision
         return {
-            "port": self.port,
-            "waiting": self.state.last_frame_at is None,
-            "mode": self.state.mode.value,
-            "mode_for_s": round(now - self.state.mode_since, 1),
-            "target": self.state.last_position,
-            "fps": round(len(latencies) / span, 1) if span > 0 else 0.0,
-            "latency_ms": latency_ms,
+            **snapshot,
+            "waiting": state.last_frame_at is None,
+            "mode": state.mode.value,
+            "mode_for_s": round(now - state.mode_since, 1),
+            "target": state.last_position,
+            "fps": view.fps(now),
+            "latency_ms": view.latency_ms(),
             "frames": counts["received"],
             "processed": counts["processed"],
             "dropped": counts["dropped"],
             "rejected": counts["rejected"],
-            "last_rejection": self.state.last_rejection,
+            "last_rejection": state.last_rejection,
             "tracker": {
-                "name": self.state.tracker.name,
-                "status": "idle" if decision is None else decision.status.value,
+                "name": state.tracker.name,
+                "status": _status(state),
                 "misses": 0 if decision is None else decision.misses,
                 "candidates": [
                     {"position": [round(c, 2) for c in candidate.position], "hits": candidate.hits}
-                    for candidate in self.state.tracker.candidates
+                    for candidate in state.tracker.candidates
                 ],
                 "candidate_frames": counts["candidate_frames"],
                 "track_misses": counts["track_misses"],
                 "coasting_frames": counts["coasting_frames"],
             },
             "track": {
-                "drone": [_rounded((x, y)) for _, x, y, *_ in self._track],
-                "targets": [_rounded(sent) for *_, sent, _ in self._track if sent is not None],
-                "detections": [_rounded(seen) for *_, seen in self._track if seen is not None],
+                "drone": [_rounded((x, y)) for _, x, y, *_ in view.track],
+                "targets": [_rounded(sent) for *_, sent, _ in view.track if sent is not None],
+                "detections": [_rounded(seen) for *_, seen in view.track if seen is not None],
             },
         }
 
-    def frame_images(self) -> dict[str, Any] | None:
-        """The newest frame's images with its sequence number ``seq``; re-rendered only for a newer frame, at
-        most once per `FRAME_INTERVAL_S`, and by one stream at a time (the others get the previous ones)."""
-        latest, seq, cached = self._latest, self._seq, self._images
-        if latest is None or self._rendering:
+    def _idle(self) -> dict[str, Any]:
+        """The main view's state while no simulator is connected."""
+        return {
+            "waiting": True, "mode": "PATROL", "mode_for_s": 0.0, "target": None, "fps": 0.0, "latency_ms": None,
+            "frames": 0, "processed": 0, "dropped": 0, "rejected": 0, "last_rejection": None,
+            "tracker": {"name": self.connections.tracker_name, "status": "idle", "misses": 0, "candidates": [],
+                        "candidate_frames": 0, "track_misses": 0, "coasting_frames": 0},
+            "track": {"drone": [], "targets": [], "detections": []},
+        }  # fmt: skip
+
+    def _view(self, sid: str, now: float) -> ConnectionView:
+        """Connection ``sid``'s view, its windows pruned to ``now``."""
+        view = self._views.setdefault(sid, ConnectionView())
+        view.prune(now)
+        return view
+
+    def frame_images(self, sid: str | None = None) -> dict[str, Any] | None:
+        """The main connection's newest frame's images with its connection ``sid`` and sequence number ``seq``;
+        re-rendered only for a newer frame, at most once per `FRAME_INTERVAL_S`, and by one stream at a time (the
+        others get the previous ones)."""
+        main = self.connections.main(sid)
+        view = None if main is None else self._views.get(main[0])
+        if view is None:
+            return None
+        latest, seq, cached = view.latest, view.seq, view.images
+        if latest is None or view.rendering:
             return cached
-        if cached is not None and (cached["seq"] == seq or self.state.clock() - self._encoded_at < FRAME_INTERVAL_S):
+        now = self.connections.clock()
+        if cached is not None and (cached["seq"] == seq or now - view.encoded_at < FRAME_INTERVAL_S):
             return cached
-        self._rendering = True
+        view.rendering = True
         try:
             images = self.offload(encode_frame, latest, self.threshold)
         finally:
-            self._rendering = False
-        self._images, self._encoded_at = {"seq": seq, **images}, self.state.clock()
-        return self._images
+            view.rendering = False
+        view.images, view.encoded_at = {"connection": main[0], "seq": seq, **images}, self.connections.clock()
+        return view.images
 
-    def stream(self) -> Iterator[str]:
+    def stream(self, sid: str | None = None) -> Iterator[str]:
         """Server-sent events for one open page until it goes away or `close` is called: a snapshot each
         `UPDATE_INTERVAL_S`, with ``frame`` (`frame_images`) when a newer frame was rendered."""
         self.viewers += 1
         sent = None
         try:
             while not self.closed:
-                message = self.snapshot()
-                images = self.frame_images()
-                if images is not None and images["seq"] != sent:
-                    message["frame"], sent = images, images["seq"]
+                message = self.snapshot(sid)
+                images = self.frame_images(sid)
+                if images is not None and (images["connection"], images["seq"]) != sent:
+                    message["frame"], sent = images, (images["connection"], images["seq"])
                 yield f"data: {json.dumps(message)}\n\n"
                 self.sleep(UPDATE_INTERVAL_S)
         finally:
@@ -216,12 +282,10 @@ class Dashboard:
         """End every open stream (at shutdown), within one `UPDATE_INTERVAL_S`."""
         self.closed = True
 
-    def _prune(self, now: float) -> None:
-        """Forget latencies older than `RATE_WINDOW_S` and positions older than `TRACK_S`."""
-        while self._latencies and self._latencies[0][0] < now - RATE_WINDOW_S:
-            self._latencies.popleft()
-        while self._track and self._track[0][0] < now - TRACK_S:
-            self._track.popleft()
+
+def _status(state: FollowerState) -> str:
+    """What the tracker made of the connection's last frame."""
+    return "idle" if state.last_decision is None else state.last_decision.status.value
 
 
 def _rounded(point: Point) -> list[float]:
@@ -240,11 +304,12 @@ def blueprint(dashboard: Dashboard) -> flask.Blueprint:
     @routes.get("/dashboard/events")
     def _handle_events() -> flask.Response:
         flask.request.environ["eventlet.minimum_write_chunk_size"] = 0  # send each event at once, unbuffered
-        return flask.Response(dashboard.stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+        stream = dashboard.stream(flask.request.args.get("connection"))
+        return flask.Response(stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @routes.get("/dashboard/state")
     def _handle_state() -> flask.Response:
-        return flask.jsonify(dashboard.snapshot())
+        return flask.jsonify(dashboard.snapshot(flask.request.args.get("connection")))
 
     return routes
 

@@ -1,18 +1,23 @@
 """``GET /metrics``: the follower's counters and latencies in Prometheus' text format.
 
 Each server has its own `prometheus_client.CollectorRegistry`, so several can live in one process. Counters
-and the mode are read from the `FollowerState` when scraped (nothing is counted twice, and the frame path
-pays nothing for them); the latency histograms are observed once per processed frame.
+and modes are read from the `Connections` when scraped (nothing is counted twice, and the frame path pays
+nothing for them); the latency histograms are observed once per processed frame. Every series is
+process-wide: counters add up all connections, closed ones included, and the gauges count connections. No
+series is labelled by connection: session ids are new at every reconnection, so such labels would grow without
+bound; `GET /healthz` and the live page list the connections instead.
 
 Exported: ``follower_frames_total`` (sensor frames received), ``follower_frames_processed_total``,
 ``follower_frames_dropped_total``, ``follower_frames_rejected_total{reason}``,
 ``follower_frames_failed_total``, ``follower_detections_total``, ``follower_target_found_total``,
-``follower_target_lost_total``, ``follower_following`` (1 in FOLLOW, 0 in PATROL); the tracker's
+``follower_target_lost_total``, ``follower_following`` (connections in FOLLOW: 1 or 0 with one simulator),
+``follower_connections`` (simulators connected), ``follower_connections_refused_total`` (beyond
+--max-connections); the tracker's
 ``follower_candidate_frames_total`` (detections held back as unconfirmed candidates while patrolling),
 ``follower_track_misses_total`` (detections outside the followed target's gate),
 ``follower_coasting_frames_total`` (predicted positions sent), ``follower_target_switches_total`` (a target
 confirmed elsewhere replaced the followed one, unseen meanwhile), ``follower_candidates`` (unconfirmed candidates
-now) and ``follower_tracker_status{status}`` (1 for the status of the last frame, 0 for the others); and the
+now) and ``follower_tracker_status{status}`` (connections whose last frame had that status); and the
 histograms ``follower_latency_seconds`` (arrival to decision) and ``follower_stage_seconds{stage}``, the served
 frame's path in order (`STAGES`): ``queue`` (arrival on the hub to the hand-over to the inference worker),
 ``to_worker`` (until the worker starts it), ``decode``, ``inference`` (resize and network), ``locate``,
@@ -29,10 +34,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from follower.state import FollowerState
-from follower.tracking import Mode, Status
+from follower.connections import Connections
+from follower.tracking import Status
 
-# Counter name → (`FollowerState.counts` key, help text).
+# Counter name → (`Totals.counts` key, help text).
 STATE_COUNTERS = {
     "follower_frames_total": ("received", "Sensor frames received from the simulator."),
     "follower_frames_processed_total": ("processed", "Frames that went through the whole pipeline."),
@@ -70,45 +75,56 @@ STAGE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5
 
 
 class StateCollector(Collector):
-    """The `FollowerState`'s counters and mode, read at scrape time."""
+    """The connections' counters and modes, read at scrape time."""
 
-    def __init__(self, state: FollowerState) -> None:
-        self.state = state
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
 
     def collect(self) -> Iterator[Metric]:
-        """One family per counter, the rejections by reason, and the following, candidates and status gauges."""
-        counts = self.state.counts
+        """One family per counter, the rejections by reason, and the connection, following, candidates and
+        status gauges."""
+        totals, states = self.connections.totals, [state for _, state in self.connections]
         for name, (key, documentation) in STATE_COUNTERS.items():
-            yield CounterMetricFamily(name, documentation, value=counts[key])
+            yield CounterMetricFamily(name, documentation, value=totals.counts[key])
         rejected = CounterMetricFamily(
             "follower_frames_rejected_total", "Frames that failed validation, by kind.", labels=["reason"]
         )
-        for reason, count in sorted(self.state.rejections.items()):
+        for reason, count in sorted(totals.rejections.items()):
             rejected.add_metric([reason], count)
         yield rejected
+        yield CounterMetricFamily(
+            "follower_connections_refused_total",
+            "Simulator connections refused because --max-connections were served.",
+            value=self.connections.refused,
+        )
+        yield GaugeMetricFamily("follower_connections", "Simulator connections now.", value=len(states))
         yield GaugeMetricFamily(
             "follower_following",
-            "1 while the drone is told to follow the target, 0 while it patrols.",
-            value=int(self.state.mode is Mode.FOLLOW),
+            "Connections whose drone is told to follow the target (1 or 0 with one simulator).",
+            value=self.connections.following(),
         )
         yield GaugeMetricFamily(
-            "follower_candidates", "Unconfirmed candidate targets now.", value=len(self.state.tracker.candidates)
+            "follower_candidates",
+            "Unconfirmed candidate targets now, over every connection.",
+            value=sum(len(state.tracker.candidates) for state in states),
         )
         status = GaugeMetricFamily(
-            "follower_tracker_status", "1 for what the tracker made of the last frame, 0 otherwise.", labels=["status"]
+            "follower_tracker_status",
+            "Connections for which the tracker made this of their last frame.",
+            labels=["status"],
         )
-        last = self.state.last_decision.status if self.state.last_decision else Status.IDLE
+        last = [state.last_decision.status if state.last_decision else Status.IDLE for state in states]
         for value in Status:
-            status.add_metric([value.value], int(value is last))
+            status.add_metric([value.value], last.count(value))
         yield status
 
 
 class FollowerMetrics:
-    """A registry holding one follower's metrics; `observe` records each processed frame's latencies."""
+    """A registry holding the follower's metrics; `observe` records each processed frame's latencies."""
 
-    def __init__(self, state: FollowerState) -> None:
+    def __init__(self, connections: Connections) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(StateCollector(state))
+        self.registry.register(StateCollector(connections))
         self.latency = Histogram(
             "follower_latency_seconds",
             "Seconds from a frame's arrival to the follower's decision on it, waiting included.",

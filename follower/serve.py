@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_port(config["HOST"], config["PORT"])
         server, listener = _start(args.weights, config)
     except StartupError as error:
-        logger.error("%s", error)
+        logger.error("%s", error, exc_info=error if logger.isEnabledFor(logging.DEBUG) else None)
         return 1
     except KeyboardInterrupt:
         logger.info("Interrupted before serving")
@@ -177,7 +177,7 @@ def _serve(server: FollowerServer, listener: socket.socket) -> int:
         status = 1
     stopped = _stop(server, web)
     listener.close()
-    counts = server.state.counts
+    counts = server.connections.totals.counts
     logger.info(
         "Stopped after %d frames (%d dropped, %d rejected)",
         counts["processed"], counts["dropped"], counts["rejected"],

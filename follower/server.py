@@ -1,11 +1,13 @@
 """The socket layer: a python-socketio server on eventlet, with Flask beside it for ``GET /healthz``, the
 live page (`follower.dashboard`) and ``GET /metrics`` (`follower.metrics`).
 
-It only moves messages: a ``sensor_frame`` goes into the `FollowerState`'s single slot; whichever handler
-finds the follower idle runs the pipeline on the newest waiting frame in the server's one native worker thread
-(`follower.worker`), emits the resulting events to the frame's sender, and repeats until the slot is empty. The
-hub never runs the network, and a frame that waits while a newer one arrives is dropped, so latency cannot
-accumulate. Each frame's way is timed stage by stage, from its arrival on the hub to its events queued for the socket
+It only moves messages: each connection has its own follower (`follower.connections`), and a ``sensor_frame``
+goes into its connection's single slot; whichever handler finds the network idle runs the pipeline on the next
+connection's newest waiting frame, in turn, in the server's one native worker thread (`follower.worker`), emits
+the resulting events to that frame's sender only, and repeats until every slot is empty. The hub never runs the
+network, and a frame that waits while a newer one of its connection arrives is dropped, so latency cannot
+accumulate. Beyond ``--max-connections`` simulators, a new one is refused with a log line and disconnected.
+Each frame's way is timed stage by stage, from its arrival on the hub to its events queued for the socket
 (`follower.metrics.STAGES`).
 
 Malformed packets: a WebSocket message that is not an Engine.IO packet, a binary message or binary event (the
@@ -31,6 +33,7 @@ from engineio import socket as eio_socket
 from eventlet import tpool
 
 from follower import dashboard, metrics, websocket_mask
+from follower.connections import Connections
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
 from follower.recording import Recorder
 from follower.state import FollowerState, Pending
@@ -142,14 +145,24 @@ class SimulatorServer(socketio.Server):
             self.report_packet(eio_sid, "Socket.IO", f"{type(error).__name__}: {_preview.repr(str(error))}")
 
     def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
-        """Connect ``/`` first for an engine session that sends an event without having connected it."""
+        """Connect ``/`` first for an engine session that sends an event without having connected it; close the
+        session when that connection is refused (the simulator would send every frame into the void)."""
         if not (isinstance(data, list) and data and isinstance(data[0], str)):
             raise ValueError(f"an event must be a list that starts with its name. Received: {_preview.repr(data)}")
         namespace = namespace or "/"
         if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
             logger.info("Engine session %s sent an event without CONNECT: connecting it to / implicitly", eio_sid)
             self._handle_connect(eio_sid, namespace, None)
+            if self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
+                self._close_engine_session(eio_sid)
+                return
         super()._handle_event(eio_sid, namespace, id, data)
+
+    def _close_engine_session(self, eio_sid: str) -> None:
+        """Send CLOSE to an engine session without waiting for its writer, and forget it."""
+        engine_socket = self.eio.sockets.pop(eio_sid, None)
+        if engine_socket is not None:
+            engine_socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
 
 
 @dataclass(frozen=True)
@@ -164,7 +177,7 @@ class Processed:
 
 
 class FollowerServer:
-    """The Socket.IO server, the Flask app and the follower's state, wired together.
+    """The Socket.IO server, the Flask app and the connections' followers, wired together.
 
     ``wsgi_app`` is what the web server runs; `start_background_tasks` starts the statistics line.
     """
@@ -176,24 +189,26 @@ class FollowerServer:
         self.settings = Settings.from_config(config)
         self.recorder = Recorder.from_config(config, f"follower.serve {model_info.get('model', '')}".rstrip())
         self.model_info = dict(model_info)
-        tracker = make_tracker(TrackerSettings.from_config(config))
-        self.state = FollowerState(tracker, warn_interval=config["WARN_INTERVAL"])
+        tracker_settings = TrackerSettings.from_config(config)
+        self.connections = Connections(
+            lambda: make_tracker(tracker_settings), config["MAX_CONNECTIONS"], config["WARN_INTERVAL"]
+        )
         self.worker = WorkerThread()
         self.sio = SimulatorServer(
             async_mode="eventlet",
             ping_interval=config["PING_INTERVAL"],
             ping_timeout=config["PING_TIMEOUT"],
             max_http_buffer_size=MAX_MESSAGE_BYTES,
-            report_packet=self.state.bad_packet,
+            report_packet=self.connections.bad_packet,
         )
         self.sio.on("connect", self._handle_connect)
         self.sio.on("disconnect", self._handle_disconnect)
         self.sio.on(SENSOR_FRAME, self._handle_sensor_frame)
         self.app = flask.Flask("follower")
         self.app.add_url_rule("/healthz", "healthz", self._handle_healthz)
-        self.metrics = metrics.FollowerMetrics(self.state)
+        self.metrics = metrics.FollowerMetrics(self.connections)
         self.dashboard = dashboard.Dashboard(
-            self.state, config["PORT"], self.settings.threshold, sleep=self.sio.sleep, offload=tpool.execute
+            self.connections, config["PORT"], self.settings.threshold, sleep=self.sio.sleep, offload=tpool.execute
         )
         self.app.register_blueprint(metrics.blueprint(self.metrics))
         self.app.register_blueprint(dashboard.blueprint(self.dashboard))
@@ -215,50 +230,60 @@ class FollowerServer:
         self.sio.eio.sockets.clear()
         self.recorder.close_all()
 
-    def _handle_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
-        logger.info("Client %s connected from %s", sid, environ.get("REMOTE_ADDR", "?"))
+    def _handle_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
+        address = environ.get("REMOTE_ADDR", "?")
+        if not self.connections.connect(sid, address, self.sio.manager.eio_sid_from_sid(sid, "/")):
+            return False
+        logger.info("Client %s connected from %s (%d connected)", sid, address, len(self.connections))
+        return True
 
     def _handle_disconnect(self, sid: str, reason: Any = None) -> None:
         logger.info("Client %s disconnected (%s)", sid, reason)
-        self.state.disconnected(sid)
+        self.connections.disconnect(sid)
+        self.dashboard.forget(sid)
         self.recorder.close(sid)
 
     def _handle_sensor_frame(self, sid: str, message: Any = None, *_extra: Any) -> None:
         self.recorder.frame(sid, message)
-        if not self.state.offer(sid, message):
-            return  # another handler is running the loop below and will take this frame next
-        while (pending := self.state.take()) is not None:
+        if not self.connections.offer(sid, message):
+            return  # another handler is running the loop below and will take this frame in its turn
+        while (turn := self.connections.take()) is not None:
+            state, pending = turn
             try:
-                self._serve(pending)
+                self._serve(state, pending)
             except Exception as error:  # noqa: BLE001 (one bad frame must not stop the loop)
-                self.state.fail(pending, error)
+                state.fail(pending, error)
 
-    def _serve(self, pending: Pending) -> None:
+    def _serve(self, state: FollowerState, pending: Pending) -> None:
         """Process one frame off the hub, then answer it; each stage of its way is timed (`metrics.STAGES`)."""
-        queued = self.state.clock() - pending.received
+        queued = state.clock() - pending.received
         handed = time.perf_counter()
         processed = self.worker.run(self._process, pending)
         resumed = time.perf_counter()
         if isinstance(processed.error, ProtocolError):
-            self.state.reject(pending, processed.error)
+            state.reject(pending, processed.error)
         elif processed.error is not None:
-            self.state.fail(pending, processed.error)
+            state.fail(pending, processed.error)
         else:
             hops = {"queue": queued, "to_worker": processed.started - handed, "to_hub": resumed - processed.finished}
-            self._answer(pending, processed.result, {**hops, **processed.result.timings}, resumed)
+            self._answer(state, pending, processed.result, {**hops, **processed.result.timings}, resumed)
 
-    def _answer(self, pending: Pending, result: FrameResult, stage_seconds: dict[str, float], resumed: float) -> None:
-        """Decide on a processed frame, send its events to its sender, and record, count and show it."""
-        events = self.state.complete(pending, result)
-        self.recorder.decision(pending.sid, self.state.last_decision, pending.message)
+    def _answer(
+        self, state: FollowerState, pending: Pending, result: FrameResult, stage_seconds: dict[str, float],
+        resumed: float,
+    ) -> None:  # fmt: skip
+        """Decide on a processed frame with its connection's follower, send the events to that connection only,
+        and record, count and show it."""
+        events = state.complete(pending, result)
+        self.recorder.decision(pending.sid, state.last_decision, pending.message)
         decided = time.perf_counter()
         for event in events:
             self.sio.emit(event.name, event.data, to=pending.sid)
             self.recorder.event(pending.sid, event, pending.message)
         emitted = time.perf_counter()
         stage_seconds.update(decide=decided - resumed, emit=emitted - decided)
-        self.metrics.observe(stage_seconds, self.state.last_latency_s)
-        self.dashboard.observe(result, self.state.last_latency_s)
+        self.metrics.observe(stage_seconds, state.last_latency_s)
+        self.dashboard.observe(pending.sid, state, result)
 
     def _process(self, pending: Pending) -> Processed:
         """Run the pipeline (in a native thread); errors come back as values, never raised across threads."""
@@ -272,11 +297,11 @@ class FollowerServer:
         return Processed(result, None, started, time.perf_counter())
 
     def _handle_healthz(self) -> flask.Response:
-        return flask.jsonify({**self.state.health(), **self.model_info})
+        return flask.jsonify({**self.connections.health(flask.request.args.get("connection")), **self.model_info})
 
     def _log_stats(self) -> None:
         while True:
             self.sio.sleep(self.config["STATS_INTERVAL"])
-            line = self.state.stats_line()
+            line = self.connections.stats_line()
             if line:
                 logger.info("%s", line)

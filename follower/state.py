@@ -1,10 +1,11 @@
-"""The follower's state between frames, apart from the sockets: the handlers call one `FollowerState`.
+"""One connection's follower state between frames, apart from the sockets (`follower.connections` keeps one
+per simulator connection).
 
-It holds the newest waiting frame (a single slot: a newer frame replaces a waiting one, which is dropped and
-counted; nothing queues), the tracker (`follower.tracking`) and its last decision, the counters, and the
-latencies since the last statistics line. It also writes the follower's log lines: "Target found!", "Target
-switched", "Target lost!", rate-limited warnings for rejected frames and dropped packets, and the statistics.
-Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
+A `FollowerState` holds its connection's newest waiting frame (a single slot: a newer frame replaces a waiting
+one, which is dropped and counted; nothing queues), its tracker (`follower.tracking`) and last decision, and its
+counters, which it also adds to the process-wide `Totals` (with the latencies since the last statistics line).
+It writes the follower's log lines: "Target found!", "Target switched", "Target lost!", rate-limited warnings
+for rejected frames. Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sim_bridge.protocol import Event, ProtocolError
 logger = logging.getLogger("follower")
 
 COUNTERS = ("received", "processed", "dropped", "rejected", "errors", "detections", "found", "lost", "bad_packets")
+FRAME_COUNTERS = tuple(name for name in COUNTERS if name != "bad_packets")  # counted per connection too
 # Tracker counters: frames whose decision had this status, and detections outside the followed target's gate.
 STATUS_COUNTERS = {
     Status.CANDIDATE: "candidate_frames",
@@ -70,21 +72,65 @@ class RateLimiter:
         return True, self._held.pop(key, 0)
 
 
+class Totals:
+    """Process-wide counters, added to by every connection's `FollowerState` (closed ones included), with the
+    counts and latencies since the last statistics line."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.counts: Counter = Counter(dict.fromkeys((*COUNTERS, *TRACKER_COUNTERS), 0))
+        self.rejections: Counter = Counter()
+        self._window_start = clock()
+        self._window_counts: Counter = Counter()
+        self._window_latencies: list[float] = []
+
+    def count(self, name: str) -> None:
+        """Add one to a counter, in the totals and in the statistics window."""
+        self.counts[name] += 1
+        self._window_counts[name] += 1
+
+    def latency(self, seconds: float) -> None:
+        """A processed frame's latency, for the statistics line."""
+        self._window_latencies.append(seconds)
+
+    def stats_line(self, modes: str) -> str | None:
+        """The statistics since the previous call, or None when no frame arrived meanwhile; ``modes`` says what
+        the connections do now."""
+        now = self.clock()
+        elapsed, counts, latencies = now - self._window_start, self._window_counts, self._window_latencies
+        self._window_start, self._window_counts, self._window_latencies = now, Counter(), []
+        if not counts["received"]:
+            return None
+        if latencies:
+            p50, p95 = np.percentile(np.array(latencies) * 1000.0, [50, 95])
+            latency = f"latency p50 {p50:.1f} ms p95 {p95:.1f} ms"
+        else:
+            latency = "latency -"
+        return (
+            f"stats: {counts['processed'] / max(elapsed, 1e-9):.1f} frames/s, {latency}, "
+            f"dropped {counts['dropped']}, rejected {counts['rejected']}, {modes} "
+            f"(total: {self.counts['processed']} processed, {self.counts['dropped']} dropped, "
+            f"{self.counts['rejected']} rejected)"
+        )
+
+
 class FollowerState:
-    """Waiting frame, tracker, counters and latency window of one follower (the default tracker: a
-    `KalmanTracker` with the default settings)."""
+    """Waiting frame, tracker and counters of one connection's follower (the default tracker: a
+    `KalmanTracker` with the default settings); ``totals`` gathers the counts of every connection (its own
+    when not given)."""
 
     def __init__(
         self,
         tracker: Tracker | None = None,
         warn_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        totals: Totals | None = None,
     ) -> None:
         self.clock = clock
         self.tracker = tracker or KalmanTracker()
+        self.totals = totals or Totals(clock)
         self.last_decision: Decision | None = None
-        self.counts: Counter = Counter(dict.fromkeys((*COUNTERS, *TRACKER_COUNTERS), 0))
-        self.busy = False
+        self.counts: Counter = Counter(dict.fromkeys((*FRAME_COUNTERS, *TRACKER_COUNTERS), 0))
         self.last_frame_at: float | None = None
         self.last_position: list[float] | None = None
         self.last_latency_s: float | None = None
@@ -92,36 +138,33 @@ class FollowerState:
         self.rejections: Counter = Counter()
         self.last_rejection: str | None = None
         self._waiting: Pending | None = None
-        self._last_sid: str | None = None
         self._warnings = RateLimiter(warn_interval, clock)
-        self._window_start = clock()
-        self._window_counts: Counter = Counter()
-        self._window_latencies: list[float] = []
 
     @property
     def mode(self) -> Mode:
         """PATROL or FOLLOW."""
         return self.tracker.mode
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a frame waits in the slot."""
+        return self._waiting is not None
+
     def offer(self, sid: str, message: Any) -> bool:
-        """Make a frame the newest waiting one; True when nothing is being processed, so the caller must
-        process frames (`take` until None)."""
+        """Make a frame the newest waiting one; True when the slot was empty (the connection needs a turn),
+        False when it replaced a waiting frame, dropped."""
         now = self.clock()
         self._count("received")
         self.last_frame_at = now
-        if self._waiting is not None:
+        replaced = self._waiting is not None
+        if replaced:
             self._count("dropped")
         self._waiting = Pending(sid, message, now)
-        if self.busy:
-            return False
-        self.busy = True
-        return True
+        return not replaced
 
     def take(self) -> Pending | None:
-        """The newest waiting frame, or None (and no longer busy) when there is none."""
+        """The newest waiting frame (the slot is empty afterwards), or None."""
         pending, self._waiting = self._waiting, None
-        if pending is None:
-            self.busy = False
         return pending
 
     def complete(self, pending: Pending, result: FrameResult) -> list[Event]:
@@ -129,7 +172,6 @@ class FollowerState:
         detection = result.detection
         decision = self.tracker.update(detection, result.frame.timestamp)
         self.last_decision = decision
-        self._last_sid = pending.sid
         self._count("processed")
         if detection is not None:
             self._count("detections")
@@ -155,24 +197,18 @@ class FollowerState:
             self._count("lost")
             logger.info("Target lost! after %d frames without it", decision.misses)
         self.last_latency_s = self.clock() - pending.received
-        self._window_latencies.append(self.last_latency_s)
+        self.totals.latency(self.last_latency_s)
         return decision.events
 
     def reject(self, pending: Pending, error: ProtocolError) -> None:
         """Count a frame that failed validation and warn about it (rate-limited per kind and field)."""
         self._count("rejected")
         self.rejections[rejection_reason(error)] += 1
+        self.totals.rejections[rejection_reason(error)] += 1
         self.last_rejection = str(error)
         more = self._unless_held_back((type(error).__name__, error.field), " ({} more like it since the last warning)")
         if more is not None:
             logger.warning("Rejected sensor_frame from %s: %s%s", pending.sid, error, more)
-
-    def bad_packet(self, sid: str, kind: str, detail: str) -> None:
-        """Count an Engine.IO or Socket.IO packet dropped unread, and warn (rate-limited per ``kind``)."""
-        self._count("bad_packets")
-        more = self._unless_held_back(("packet", kind), " ({} more like it since the last warning)")
-        if more is not None:
-            logger.warning("Dropped a packet from %s: %s: %s%s", sid, kind, detail, more)
 
     def fail(self, pending: Pending, error: BaseException) -> None:
         """Count a frame that broke the pipeline itself, and log it with its traceback (rate-limited)."""
@@ -189,55 +225,25 @@ class FollowerState:
             return None
         return note.format(held) if held else ""
 
-    def disconnected(self, sid: str) -> None:
-        """Forget a client's waiting frame; when it fed the tracker, reset it (back to PATROL, no candidates)."""
-        if self._waiting is not None and self._waiting.sid == sid:
-            self._waiting = None
-        if sid != self._last_sid:
-            return
-        if self.tracker.mode is Mode.FOLLOW:
-            logger.info("Client %s went away while following: back to PATROL", sid)
-            self.mode_since = self.clock()
-        self.tracker.reset()
-        self.last_decision = None
-
-    def stats_line(self) -> str | None:
-        """The statistics since the previous call, or None when no frame arrived meanwhile."""
-        now = self.clock()
-        elapsed, counts, latencies = now - self._window_start, self._window_counts, self._window_latencies
-        self._window_start, self._window_counts, self._window_latencies = now, Counter(), []
-        if not counts["received"]:
-            return None
-        if latencies:
-            p50, p95 = np.percentile(np.array(latencies) * 1000.0, [50, 95])
-            latency = f"latency p50 {p50:.1f} ms p95 {p95:.1f} ms"
-        else:
-            latency = "latency -"
-        return (
-            f"stats: {counts['processed'] / max(elapsed, 1e-9):.1f} frames/s, {latency}, "
-            f"dropped {counts['dropped']}, rejected {counts['rejected']}, mode {self.mode.value} "
-            f"(total: {self.counts['processed']} processed, {self.counts['dropped']} dropped, "
-            f"{self.counts['rejected']} rejected)"
-        )
-
     def health(self) -> dict[str, Any]:
-        """Counters and freshness for ``GET /healthz``."""
+        """This connection's mode, tracker, counters, latency and freshness, for ``GET /healthz``."""
         age = None if self.last_frame_at is None else round(self.clock() - self.last_frame_at, 3)
+        latency = None if self.last_latency_s is None else round(self.last_latency_s * 1000.0, 1)
         return {
-            "status": "ok",
             "mode": self.mode.value,
             "tracker": self.tracker.name,
+            "tracker_status": "idle" if self.last_decision is None else self.last_decision.status.value,
             "frames_processed": self.counts["processed"],
             "frames_received": self.counts["received"],
             "frames_dropped": self.counts["dropped"],
             "frames_rejected": self.counts["rejected"],
             "frames_failed": self.counts["errors"],
-            "packets_dropped": self.counts["bad_packets"],
+            "last_latency_ms": latency,
             "last_frame_age_s": age,
             "last_position": self.last_position,
         }
 
     def _count(self, name: str) -> None:
-        """Add one to a counter, in the totals and in the statistics window."""
+        """Add one to a counter, this connection's and the process-wide one."""
         self.counts[name] += 1
-        self._window_counts[name] += 1
+        self.totals.count(name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import keras
@@ -19,6 +21,7 @@ from models.files import write_atomically, write_json
 
 KERAS_SUFFIX = ".keras"
 CARD_SUFFIX = ".card.json"
+KERAS_CONFIG = "config.json"  # what every .keras archive holds beside its weights
 
 
 class ModelLoadError(Exception):
@@ -61,7 +64,10 @@ def load(path: str | os.PathLike) -> tuple[keras.Model, dict]:
 
     given = Path(path)
     if legacy.is_legacy_pair(given):
-        model = legacy.load_legacy(given)
+        try:
+            model = legacy.load_legacy(given)
+        except legacy.LegacyFormatError as error:
+            raise ModelLoadError(str(error)) from error
         card = {"arch": "legacy", "source": str(given)}
     else:
         native = keras_path(given)
@@ -70,6 +76,9 @@ def load(path: str | os.PathLike) -> tuple[keras.Model, dict]:
                 f"No model at {str(given)!r}: expected {str(native)!r} (Keras native) or an HDF5 weights "
                 f"file with config_{given.name} beside it"
             )
+        problem = keras_file_problem(native)
+        if problem:
+            raise ModelLoadError(f"Cannot read model {str(native)!r}: not a valid .keras file ({problem})")
         try:
             model = keras.saving.load_model(native, compile=False)
         except Exception as error:  # noqa: BLE001 (any failure to read the file is the file's fault)
@@ -77,6 +86,21 @@ def load(path: str | os.PathLike) -> tuple[keras.Model, dict]:
         card = read_card(given)
     card.setdefault("input_size", int(model.input_shape[1]))
     return model, card
+
+
+def keras_file_problem(native: Path) -> str | None:
+    """What makes ``native`` unreadable as a .keras archive, in a few words, or None when it looks whole: a zip
+    archive with the Keras config and members whose checksums match."""
+    if not zipfile.is_zipfile(native):
+        return "not a zip archive: truncated, or not a Keras file at all"
+    try:
+        with zipfile.ZipFile(native) as archive:
+            if KERAS_CONFIG not in archive.namelist():
+                return f"the archive has no {KERAS_CONFIG}"
+            damaged = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        return f"a damaged zip archive: {error}"
+    return f"member {damaged!r} is damaged" if damaged else None
 
 
 def read_card(path: str | os.PathLike) -> dict:

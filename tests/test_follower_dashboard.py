@@ -11,11 +11,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from follower import dashboard as dashboard_module
+from follower.connections import Connections
 from follower.dashboard import CLASS_COLOURS_RGB, Dashboard, render_overlay
 from follower.metrics import FollowerMetrics
 from follower.pipeline import Detection, FrameResult, class_map, target_probabilities
 from follower.state import FollowerState, rejection_reason
-from follower.tracking import FrameTracker, Status
+from follower.tracking import FrameTracker, KalmanTracker, Status
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge.geometry import Pose
 from sim_bridge.protocol import NumberFormatError, SensorFrame
@@ -90,10 +91,17 @@ def test_overlay_colours_outline_and_centroid():
     assert set(CLASS_COLOURS_RGB) == {PEOPLE_CLASS, TARGET_CLASS}
 
 
+def one_connection(clock: FakeClock, make_tracker=KalmanTracker, sid: str = "sim") -> tuple[Connections, FollowerState]:
+    """The connections of a server with one simulator connected, and its follower."""
+    connections = Connections(make_tracker, clock=clock)
+    connections.connect(sid)
+    return connections, connections.get(sid)
+
+
 def test_snapshot_rates_latency_mode_and_the_last_minute():
     clock = FakeClock()
-    state = FollowerState(FrameTracker(), clock=clock)
-    board = Dashboard(state, 4567, 0.5)
+    connections, state = one_connection(clock, FrameTracker)
+    board = Dashboard(connections, 4567, 0.5)
     snapshot = board.snapshot()
     assert snapshot["waiting"] and snapshot["port"] == 4567 and snapshot["mode"] == "PATROL"
     assert snapshot["fps"] == 0.0 and snapshot["latency_ms"] is None and snapshot["track"]["drone"] == []
@@ -105,7 +113,7 @@ def test_snapshot_rates_latency_mode_and_the_last_minute():
         detection = detection_at((10.0 + i, -3.0, 0.9)) if i >= 10 else None
         result = frame_result(None, detection, Pose(float(i), 0.0, 10.0, 0, 45, 0))
         state.complete(pending, result)
-        board.observe(result, state.last_latency_s)
+        board.observe("sim", state, result)
         state.take()
         clock.now += 0.15
     snapshot = board.snapshot()
@@ -127,16 +135,16 @@ def test_snapshot_rates_latency_mode_and_the_last_minute():
 
 def test_frames_are_encoded_only_when_newer_and_at_most_a_few_times_per_second():
     clock = FakeClock()
-    state = FollowerState(clock=clock)
+    connections, state = one_connection(clock)
     encoded = []
-    board = Dashboard(state, 4567, 0.5, offload=lambda fn, *args: encoded.append(args) or fn(*args))
+    board = Dashboard(connections, 4567, 0.5, offload=lambda fn, *args: encoded.append(args) or fn(*args))
     assert board.frame_images() is None
-    board.observe(frame_result(softmax_map()), 0.01)
+    board.observe("sim", state, frame_result(softmax_map()))
     first = board.frame_images()
     assert first["seq"] == 1 and first["overlay"].startswith("data:image/jpeg;base64,")
     assert first["raw"].startswith("data:image/jpeg;base64,")
     assert board.frame_images() is first and len(encoded) == 1  # nothing newer
-    board.observe(frame_result(softmax_map()), 0.01)
+    board.observe("sim", state, frame_result(softmax_map()))
     assert board.frame_images() is first  # newer, but too soon
     clock.now += dashboard_module.FRAME_INTERVAL_S
     assert board.frame_images()["seq"] == 2 and len(encoded) == 2
@@ -144,13 +152,13 @@ def test_frames_are_encoded_only_when_newer_and_at_most_a_few_times_per_second()
 
 def test_the_stream_sends_state_and_each_new_frame_once_until_closed():
     clock = FakeClock()
-    state = FollowerState(clock=clock)
-    board = Dashboard(state, 4567, 0.5)
+    connections, state = one_connection(clock)
+    board = Dashboard(connections, 4567, 0.5)
     board.sleep = lambda seconds: setattr(clock, "now", clock.now + seconds)
     stream = board.stream()
     first = json.loads(next(stream).removeprefix("data: "))
     assert first["waiting"] and "frame" not in first and board.viewers == 1
-    board.observe(frame_result(softmax_map()), 0.01)
+    board.observe("sim", state, frame_result(softmax_map()))
     assert json.loads(next(stream)[6:])["frame"]["seq"] == 1
     assert "frame" not in json.loads(next(stream)[6:])
     board.close()
@@ -161,8 +169,8 @@ def test_the_stream_sends_state_and_each_new_frame_once_until_closed():
 
 def test_metrics_are_read_back_from_the_exposition():
     clock = FakeClock()
-    state = FollowerState(FrameTracker(lost_after=1), clock=clock)
-    metrics = FollowerMetrics(state)
+    connections, state = one_connection(clock, lambda: FrameTracker(lost_after=1))
+    metrics = FollowerMetrics(connections)
     outcomes = [detection_at((1.0, 2.0, 0.9)), None, None, "reject", "reject"]
     for outcome in outcomes:
         state.offer("sim", {})
@@ -197,14 +205,14 @@ def test_metrics_are_read_back_from_the_exposition():
     assert stages == {"decode": 3, "inference": 3, "locate": 3} | dict.fromkeys(served_only, 0)
     assert state.last_rejection == "gimbal_pose: expected six numbers"
 
-    other = FollowerMetrics(FollowerState(clock=clock))  # a second server in the same process
+    other = FollowerMetrics(Connections(KalmanTracker, clock=clock))  # a second server in the same process
     assert b"follower_frames_total 0.0" in other.exposition()
 
 
 def test_the_tracker_on_the_page_and_in_the_metrics():
     clock = FakeClock()
-    state = FollowerState(clock=clock)  # the default tracker: kalman, 2 of 3
-    board, metrics = Dashboard(state, 4567, 0.5), FollowerMetrics(state)
+    connections, state = one_connection(clock)  # the default tracker: kalman, 2 of 3
+    board, metrics = Dashboard(connections, 4567, 0.5), FollowerMetrics(connections)
     outcomes = [(10.0, -3.0), (10.0, -3.0), (14.0, 2.0), None]  # candidate, confirmed, outlier, miss
     for i, outcome in enumerate(outcomes):
         state.offer("sim", {})
@@ -212,7 +220,7 @@ def test_the_tracker_on_the_page_and_in_the_metrics():
         result = frame_result(None, None if outcome is None else detection_at((*outcome, 0.9)))
         result = dataclasses.replace(result, frame=dataclasses.replace(result.frame, timestamp=0.2 * i))
         state.complete(pending, result)
-        board.observe(result, 0.01)
+        board.observe("sim", state, result)
         state.take()
     tracker = board.snapshot()["tracker"]
     assert tracker["name"] == "kalman" and tracker["status"] == "coasting" and tracker["misses"] == 2
@@ -229,3 +237,40 @@ def test_the_tracker_on_the_page_and_in_the_metrics():
     assert value["follower_target_found"] == 1 and value["follower_following"] == 1
     status = {s.labels["status"]: s.value for s in families["follower_tracker_status"].samples}
     assert status["coasting"] == 1 and sum(status.values()) == 1 and len(status) == len(Status)
+
+
+def test_the_page_lists_every_connection_and_shows_the_latest_or_the_one_asked_for():
+    clock = FakeClock()
+    connections, first = one_connection(clock, FrameTracker, sid="first")
+    connections.connect("second")
+    board, metrics = Dashboard(connections, 4567, 0.5), FollowerMetrics(connections)
+    for sid, x in (("first", 5.0), ("second", 9.0)):
+        state = connections.get(sid)
+        state.offer(sid, {})
+        clock.now += 0.02
+        result = frame_result(softmax_map(), detection_at((x, 0.0, 0.9)) if sid == "first" else None)
+        state.complete(state.take(), result)
+        board.observe(sid, state, result)
+    latest = board.snapshot()
+    assert latest["connection"] == "second" and latest["mode"] == "PATROL" and latest["target"] is None
+    assert [(c["sid"], c["mode"], c["frames"]) for c in latest["connections"]] == [
+        ("first", "FOLLOW", 1),
+        ("second", "PATROL", 1),
+    ]
+    chosen = board.snapshot("first")
+    assert chosen["connection"] == "first" and chosen["mode"] == "FOLLOW" and chosen["target"] == [5.0, 0.0, 0.9]
+    assert board.frame_images("first")["connection"] == "first" and board.frame_images()["connection"] == "second"
+    stream = board.stream("first")
+    assert json.loads(next(stream)[6:])["frame"]["connection"] == "first"
+    board.close()
+
+    exposition = metrics.exposition().decode()
+    assert "follower_connections 2.0" in exposition and "follower_following 1.0" in exposition
+    connections.disconnect("second")
+    board.forget("second")
+    assert board.snapshot("second")["connection"] == "first" and board.frame_images("second")["connection"] == "first"
+    connections.disconnect("first")
+    idle = board.snapshot()
+    assert idle["waiting"] and idle["connections"] == [] and idle["connection"] is None
+    assert board.frame_images() is None and json.dumps(idle)
+    assert "follower_frames_processed_total 2.0" in metrics.exposition().decode()  # closed connections still count

@@ -120,6 +120,16 @@ def test_live_page_follows_the_flight_in_chromium(tmp_path, monkeypatch):
             assert float(page.locator("#fps").text_content()) > 0
             assert "/" in page.locator("#latency").text_content()
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+            second = SimulatorClient(server.port)  # a second simulator, patrolling: the latest, so the one shown
+            second.emit("sensor_frame", sensor_frame(Pose(50, 0, 10, 0, 45, 0), None))
+            page.wait_for_function("document.querySelectorAll('#connections li').length === 2", timeout=WAIT_MS)
+            page.wait_for_function("document.getElementById('mode').textContent === 'PATROL'", timeout=WAIT_MS)
+            assert page.locator("#connections li.main").get_attribute("data-sid") == server.health()["main_connection"]
+            page.locator("#connections li").first.click()  # the first simulator again, still following
+            page.wait_for_function("document.getElementById('mode').textContent === 'FOLLOW'", timeout=WAIT_MS)
+            assert "?connection=" in page.url and page.locator("#connections li").first.get_attribute("class") == "main"
+            second.close()
             browser.close()
         assert (tmp_path / "dashboard.png").stat().st_size > 20_000
         flight.stopped.set()
@@ -129,6 +139,7 @@ def test_live_page_follows_the_flight_in_chromium(tmp_path, monkeypatch):
 
         metrics = scrape(server.url)
         assert metrics["follower_following"] == 1.0 and metrics["follower_target_found_total"] == 1.0
+        assert metrics["follower_connections"] == 1.0  # the second simulator went away
         assert metrics["follower_frames_total"] >= metrics["follower_frames_processed_total"] > 5
         assert metrics["follower_detections_total"] >= 1
         assert metrics[("follower_frames_rejected_total", (("reason", "number_format"),))] == 1.0

@@ -1,4 +1,5 @@
-"""follower.state: the single newest-frame slot, counters, log lines, health; no sockets."""
+"""follower.state and follower.connections: a follower per connection, each with its single newest-frame slot,
+turns on the network, counters, log lines, health; no sockets."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from follower.connections import Connections
 from follower.pipeline import Detection, FrameResult
 from follower.state import FollowerState, RateLimiter
 from follower.tracking import FrameTracker, KalmanTracker
@@ -30,16 +32,76 @@ def result(found: bool, t: float = 0.0, x: float = 1.0) -> FrameResult:
     return FrameResult(frame=frame, target_pixels=50 if found else 0, detection=detection)
 
 
+def connected(*sids: str, clock=None, make_tracker=KalmanTracker, **options) -> Connections:
+    connections = Connections(make_tracker, clock=clock or FakeClock(), **options)
+    for sid in sids:
+        assert connections.connect(sid)
+    return connections
+
+
 def test_overload_drops_stale_frames_instead_of_queueing_them():
-    state = FollowerState()
-    assert state.offer("a", "first") is True  # idle: this caller runs the processing loop
-    first = state.take()
+    connections = connected("a")
+    assert connections.offer("a", "first") is True  # idle: this caller runs the processing loop
+    state, first = connections.take()
     for n in range(10):  # ten frames arrive while the first is processed
-        assert state.offer("a", n) is False
-    assert state.take().message == 9
-    assert state.take() is None and not state.busy
+        assert connections.offer("a", n) is False
+    assert connections.take()[1].message == 9
+    assert connections.take() is None and not connections.busy
     assert first.message == "first" and state.counts["dropped"] == 9 and state.counts["received"] == 11
-    assert state.offer("a", "later") is True  # idle again
+    assert connections.totals.counts["dropped"] == 9
+    assert connections.offer("a", "later") is True  # idle again
+
+
+def test_connections_take_turns_and_each_drops_only_its_own_stale_frames():
+    connections = connected("fast", "slow", "idle")
+    connections.offer("fast", "f0")
+    connections.take()  # the network is busy with f0 from here on
+    for n in range(1, 6):
+        connections.offer("fast", f"f{n}")
+        if n == 2:
+            connections.offer("slow", "s0")
+    served = []
+    while (turn := connections.take()) is not None:
+        served.append(turn[1].message)
+        if turn[1].message == "f5":
+            connections.offer("fast", "f6")  # arrive while the slow one waits its turn
+            connections.offer("fast", "f7")
+    assert served == ["f5", "s0", "f7"]
+    fast, slow = connections.get("fast"), connections.get("slow")
+    assert (fast.counts["dropped"], slow.counts["dropped"], connections.get("idle").counts["received"]) == (5, 0, 0)
+    assert connections.offer("stranger", "x") is False and connections.totals.counts["received"] == 9
+
+
+def test_each_connection_has_its_own_tracker_and_mode():
+    connections = connected("a", "b", make_tracker=lambda: FrameTracker(lost_after=1))
+    for sid, x in (("a", 1.0), ("b", 9.0)):
+        connections.offer(sid, None)
+        state, pending = connections.take()
+        events = state.complete(pending, result(True, x=x))
+        assert events[0].data["coords"][0] == x
+    assert connections.get("a").mode.value == connections.get("b").mode.value == "FOLLOW"
+    assert connections.get("a").last_position[0] == 1.0 and connections.get("b").last_position[0] == 9.0
+    connections.disconnect("a")
+    assert connections.get("a") is None and connections.get("b").mode.value == "FOLLOW"
+    assert connections.following() == 1 and connections.totals.counts["found"] == 2
+
+
+def test_connections_beyond_the_maximum_are_refused_with_a_line(caplog):
+    connections = connected("a", "b", max_connections=2)
+    assert connections.connect("c", "10.0.0.3") is False
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert line == "Refused the simulator connection c from 10.0.0.3: already serving 2 (--max-connections 2)"
+    connections.disconnect("a")
+    assert connections.connect("c") and connections.refused == 1 and len(connections) == 2
+
+
+def test_the_main_connection_is_the_one_asked_for_else_the_latest():
+    connections = connected("a", "b")
+    assert connections.main()[0] == "b" and connections.main("a")[0] == "a" and connections.main("gone")[0] == "b"
+    connections.disconnect("b")
+    assert connections.main()[0] == "a"
+    connections.disconnect("a")
+    assert connections.main() is None and connections.health()["mode"] == "PATROL"
 
 
 def test_found_and_lost_are_logged_once(caplog):
@@ -123,43 +185,31 @@ def test_failures_are_counted_and_logged_with_traceback(caplog):
 
 def test_stats_line_and_health():
     clock = FakeClock()
-    state = FollowerState(clock=clock)
-    assert state.stats_line() is None  # nothing arrived
+    connections = connected("sim", "other", clock=clock)
+    assert connections.stats_line() is None  # nothing arrived
     for latency in (0.010, 0.020, 0.030, 0.040):
-        state.offer("sim", None)
-        pending = state.take()
+        connections.offer("sim", None)
+        state, pending = connections.take()
         clock.now += latency
         state.complete(pending, result(False))
-        state.take()
-    state.offer("sim", None)
-    state.offer("sim", None)  # one dropped
+        connections.take()
+    connections.offer("sim", None)
+    connections.offer("sim", None)  # one dropped
     clock.now += 0.9
-    line = state.stats_line()
-    assert line.startswith("stats: 4.0 frames/s, latency p50 25.0 ms p95 38.5 ms, dropped 1, rejected 0")
-    health = state.health()
+    line = connections.stats_line()
+    assert line.startswith(
+        "stats: 4.0 frames/s, latency p50 25.0 ms p95 38.5 ms, dropped 1, rejected 0, connections 2 (0 following)"
+    )
+    health = connections.health()
     assert health["frames_processed"] == 4 and health["frames_dropped"] == 1
     assert health["last_frame_age_s"] == pytest.approx(0.9)
-    assert health["mode"] == "PATROL"
-    assert state.stats_line() is None
-
-
-def test_disconnect_of_the_followed_client_returns_to_patrol():
-    state = FollowerState(FrameTracker())
-    state.offer("sim", None)
-    state.complete(state.take(), result(True))
-    state.offer("sim", "waiting")
-    state.disconnected("other")
-    assert state.mode.value == "FOLLOW"
-    state.disconnected("sim")
-    assert state.mode.value == "PATROL" and state.take() is None
-
-
-def test_disconnect_of_the_client_that_fed_the_tracker_forgets_its_candidates():
-    state = FollowerState(KalmanTracker())
-    state.offer("sim", None)
-    state.complete(state.take(), result(True))
-    assert len(state.tracker.candidates) == 1 and state.mode.value == "PATROL"
-    state.disconnected("other")
-    assert len(state.tracker.candidates) == 1
-    state.disconnected("sim")
-    assert state.tracker.candidates == () and state.last_decision is None
+    assert health["mode"] == "PATROL" and health["main_connection"] == "other" and health["tracker"] == "kalman"
+    sim, other = health["connections"]
+    assert (sim["sid"], sim["frames_processed"], sim["last_latency_ms"], sim["tracker_status"]) == (
+        "sim",
+        4,
+        40.0,
+        "idle",
+    )
+    assert (other["sid"], other["frames_received"], other["last_frame_age_s"]) == ("other", 0, None)
+    assert connections.stats_line() is None

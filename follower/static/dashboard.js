@@ -38,6 +38,26 @@ function showTracker(tracker) {
   $("coasting").textContent = `${tracker.coasting_frames} / ${tracker.candidate_frames}`;
 }
 
+// The simulators connected, one line each; the main one (shown below) outlined. Clicking one shows it.
+function showConnections(connections, main) {
+  const list = $("connections");
+  if (!connections.length) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { textContent: "none yet" }));
+    return;
+  }
+  list.replaceChildren(...connections.map((c) => {
+    const item = document.createElement("li");
+    const mode = Object.assign(document.createElement("span"), { textContent: c.mode });
+    mode.classList.toggle("follow", c.mode === "FOLLOW");
+    const latency = c.latency_ms ? `, p50 ${c.latency_ms.p50.toFixed(1)} ms` : "";
+    item.append(`${c.sid.slice(0, 8)} `, mode, ` ${c.tracker_status}, ${c.frames} frames${latency}`);
+    item.dataset.sid = c.sid;
+    item.classList.toggle("main", c.sid === main);
+    item.onclick = () => select(c.sid === selected ? null : c.sid);
+    return item;
+  }));
+}
+
 function showFrame(frame) {
   $("overlay").src = frame.overlay;
   $("overlay").dataset.seq = frame.seq;
@@ -117,18 +137,35 @@ function drawTrack(track, candidates) {
   }
 }
 
-const events = new EventSource("/dashboard/events");
-events.onopen = () => {
-  $("connection").textContent = "live";
-  $("connection").classList.remove("lost");
-};
-events.onerror = () => {
-  $("connection").textContent = "no connection to the follower, retrying…";
-  $("connection").classList.add("lost");
-};
-events.onmessage = (message) => {
-  const state = JSON.parse(message.data);
-  showState(state);
-  if (state.frame) showFrame(state.frame);
-  drawTrack(state.track, state.tracker.candidates);
-};
+// The connection asked for (?connection=SID in the address), or null for the latest one.
+let selected = new URLSearchParams(location.search).get("connection");
+let events = null;
+
+function select(sid) {
+  selected = sid;
+  const query = sid ? `?connection=${encodeURIComponent(sid)}` : "";
+  history.replaceState(null, "", location.pathname + query);
+  listen();
+}
+
+function listen() {
+  if (events) events.close();
+  events = new EventSource("/dashboard/events" + (selected ? `?connection=${encodeURIComponent(selected)}` : ""));
+  events.onopen = () => {
+    $("connection").textContent = "live";
+    $("connection").classList.remove("lost");
+  };
+  events.onerror = () => {
+    $("connection").textContent = "no connection to the follower, retrying…";
+    $("connection").classList.add("lost");
+  };
+  events.onmessage = (message) => {
+    const state = JSON.parse(message.data);
+    showConnections(state.connections, state.connection);
+    showState(state);
+    if (state.frame) showFrame(state.frame);
+    drawTrack(state.track, state.tracker.candidates);
+  };
+}
+
+listen();
