@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -203,12 +204,20 @@ def server_flags(flags: Sequence[str]) -> dict[str, Any]:
     return given
 
 
+@contextlib.contextmanager
+def follower_server(model: Path, tracker: str, given: dict[str, Any], log: Path) -> Iterator[ServerProcess]:
+    """``python -m follower.serve MODEL`` with ``tracker`` and the server flags ``given`` (`server_flags`), set as
+    ``FOLLOWER_*`` variables, its log in ``log``."""
+    environ = {config_module.ENV_PREFIX + key: str(value) for key, value in {**given, "TRACKER": tracker}.items()}
+    with mock.patch.dict(os.environ, environ), ServerProcess("follower.serve", model, log) as server:
+        yield server
+
+
 def fly(model: Path, tracker: str, flights: dict[str, Flight], given: dict[str, Any], speed: float, log: Path):
     """Play every flight against one server with ``tracker``: ``{name: (frames sent, responses)}``."""
     from sim_bridge.replay import play
 
-    environ = {config_module.ENV_PREFIX + key: str(value) for key, value in {**given, "TRACKER": tracker}.items()}
-    with mock.patch.dict(os.environ, environ), ServerProcess("follower.serve", model, log) as server:
+    with follower_server(model, tracker, given, log) as server:
         answers = {}
         for name, flight in flights.items():
             print(f"  {tracker}: {name} ({len(flight.frames)} frames) ...", file=sys.stderr)
@@ -330,11 +339,25 @@ def _loads(values: Sequence[float]) -> str:
     return " ".join(f"{value:.2f}" for value in values)
 
 
+def split_argv(argv: Sequence[str] | None) -> tuple[list[str], list[str], list[str]]:
+    """(every argument, the benchmark's own, the server ``FLAGS`` after ``--``) of a command line (default: ours)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    return argv, argv[:split], argv[split + 1 :]
+
+
+def report(results: dict[str, Any], command: str, table: Callable[[dict], str], path: Path | None) -> None:
+    """Note the ``command`` in the results, print them as ``table`` makes them, and write them as JSON to ``path``
+    when given."""
+    results["command"] = command
+    print(table(results))
+    if path:
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print the table (and write the JSON with ``--json``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    flags = argv[argv.index("--") + 1 :] if "--" in argv else []
-    own = argv[: argv.index("--")] if "--" in argv else argv
+    argv, own, flags = split_argv(argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help=f"only the first {QUICK_IMAGES} validation images")
@@ -344,10 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.speed > 0:
         parser.error(f"--speed must be positive. Received: --speed={args.speed}")
     results = run(args, server_flags(flags))
-    results["command"] = " ".join(["python -m benchmarks.tracking", *argv])
-    print(markdown(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    report(results, " ".join(["python -m benchmarks.tracking", *argv]), markdown, args.json)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ the reason, when the file is unreadable or the server does not answer or goes aw
 
 After the last frame the replay waits until the server has settled every frame it sent (processed, dropped,
 rejected or failed, by the server's ``GET /healthz`` counters, at most `DRAIN_TIMEOUT_S`) and then until no
-event came for a second. The counters are the server's, across all its clients: replay against a server of
+event came for a second. The counters are the replay's own connection's where the server lists its connections
+by Engine.IO session (ours does), else the server's across all its clients: then replay against a server of
 your own. A server without ``/healthz`` is only waited on for that quiet second.
 """
 
@@ -45,7 +46,7 @@ class ReplayError(Exception):
     """The server could not be reached or went away during the replay."""
 
 
-class _Collector:
+class Collector:
     """Attributes each event arriving on the client's reader thread to the newest frame sent."""
 
     def __init__(self) -> None:
@@ -67,28 +68,35 @@ class _Collector:
                 self.responses.append(Response(frame, name, data, arrival - self.sent_at[frame]))
 
 
-def server_counts(url: str) -> dict[str, int] | None:
-    """The server's frame counters (``frames_<end>`` of ``GET /healthz``, by end), or None without them."""
+def server_counts(url: str, engine_sid: str | None = None) -> dict[str, int] | None:
+    """The server's frame counters (``frames_<end>`` of ``GET /healthz``, by end), or None without them: those of
+    the connection of Engine.IO session ``engine_sid`` when the server lists its connections (zeros before its
+    first frame), else the server's own."""
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=5) as response:
             health = json.loads(response.read())
+        if engine_sid is not None and isinstance(health.get("connections"), list):
+            mine = [c for c in health["connections"] if c.get("engine_sid") == engine_sid]
+            return {end: int(mine[0][f"frames_{end}"]) if mine else 0 for end in FRAME_ENDS}
         return {end: int(health[f"frames_{end}"]) for end in FRAME_ENDS}
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def counts_since(url: str, before: dict[str, int] | None) -> dict[str, int] | None:
+def counts_since(url: str, before: dict[str, int] | None, engine_sid: str | None = None) -> dict[str, int] | None:
     """The server's frame counters since ``before`` (`server_counts`), or None without them."""
-    now = server_counts(url)
+    now = server_counts(url, engine_sid)
     if now is None or before is None:
         return None
     return {end: now[end] - before[end] for end in FRAME_ENDS}
 
 
-def _wait_settled(url: str, before: dict[str, int] | None, frames: int, timeout: float) -> None:
+def wait_settled(
+    url: str, before: dict[str, int] | None, frames: int, timeout: float, engine_sid: str | None = None
+) -> None:
     """Wait until the server settled ``frames`` more frames than ``before``, or ``timeout`` passed."""
     deadline = time.monotonic() + timeout
-    while (since := counts_since(url, before)) is not None:
+    while (since := counts_since(url, before, engine_sid)) is not None:
         if sum(since.values()) >= frames or time.monotonic() > deadline:
             return
         time.sleep(POLL_S)
@@ -112,36 +120,57 @@ def play(
     """
     if speed is not None and not speed > 0:
         raise ValueError(f"speed must be positive. Received: speed={speed!r}")
-    collector = _Collector()
-    before = server_counts(url)
-    if lockstep and before is None:
-        raise ReplayError(f"--lockstep needs the server's GET /healthz, which {url} does not answer")
+    collector = Collector()
     try:
         client = SimulatorClient(url, on_event=collector)
     except ClientError as error:
         raise ReplayError(f"the server does not answer: {error}") from error
     with client:
+        before = server_counts(url, client.sid)
+        if lockstep and before is None:
+            raise ReplayError(f"--lockstep needs the server's GET /healthz, which {url} does not answer")
         start = time.monotonic()
         t0 = flight.frames[0].t if flight.frames else 0.0
         for sent, frame in enumerate(flight.frames):
             if speed is not None and not lockstep:
                 time.sleep(max(0.0, start + (frame.t - t0) / speed - time.monotonic()))
-            _send(client, collector, frame.index, frame.data)
+            send_frame(client, collector, frame.index, frame.data)
             if lockstep:
-                _wait_settled(url, before, sent + 1, drain_timeout_s)
-                with contextlib.suppress(TimeoutError):  # the PONG comes after every event queued before it
-                    client.round_trip(drain_timeout_s)
-        _wait_settled(url, before, len(flight.frames), drain_timeout_s)
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < settle_s:
-            time.sleep(settle_s / 10)
-            quiet_since = max(quiet_since, collector.last_arrival)
+                settle_frame(client, url, before, sent + 1, drain_timeout_s)
+        drain(url, before, len(flight.frames), collector, settle_s, drain_timeout_s, client.sid)
     with collector.lock:
         return len(collector.sent_at), list(collector.responses)
 
 
-def _send(client: SimulatorClient, collector: _Collector, index: int, data: Any) -> None:
-    """Send one recorded frame as it came; ReplayError when the connection is gone."""
+def settle_frame(client: SimulatorClient, url: str, before: dict[str, int] | None, frames: int, timeout: float) -> None:
+    """Wait until the server settled ``frames`` frames of the client's since ``before`` and the events it sent for
+    them are in (a PING answered: the server queues the PONG behind every event queued before it)."""
+    wait_settled(url, before, frames, timeout, client.sid)
+    with contextlib.suppress(TimeoutError):
+        client.round_trip(timeout)
+
+
+def drain(
+    url: str,
+    before: dict[str, int] | None,
+    frames: int,
+    collector: Collector,
+    settle_s: float,
+    timeout: float,
+    engine_sid: str | None = None,
+) -> None:
+    """After the last frame: wait until the server settled all ``frames`` (those of the connection of Engine.IO
+    session ``engine_sid`` when given, `server_counts`; at most ``timeout``), then until no event came for
+    ``settle_s``."""
+    wait_settled(url, before, frames, timeout, engine_sid)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < settle_s:
+        time.sleep(settle_s / 10)
+        quiet_since = max(quiet_since, collector.last_arrival)
+
+
+def send_frame(client: SimulatorClient, collector: Collector, index: int, data: Any) -> None:
+    """Send one frame as it is; ReplayError when the connection is gone."""
     if client.closed.is_set():
         raise ReplayError(f"the server closed the connection before frame {index}")
     collector.sending()
