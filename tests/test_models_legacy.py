@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import FOLLOWME_DATA, LEGACY_WEIGHTS, require
 
-from models import legacy, load
+from models import ModelLoadError, legacy, load
 from models.convert import convert
 from models.evaluate import load_eval_sets, score_sets
 
@@ -99,8 +99,9 @@ def test_missing_weights_are_named(tmp_path):
     weights, _ = write_legacy_pair(tmp_path, np.random.default_rng(2))
     with h5py.File(weights, "a") as f:
         del f["bn"]
-    with pytest.raises(legacy.LegacyFormatError, match="no weights for layer 'bn'"):
+    with pytest.raises(ModelLoadError, match="no weights for layer 'bn'") as raised:
         load(weights)
+    assert isinstance(raised.value.__cause__, legacy.LegacyFormatError)  # what `load` raises for any model file
 
 
 def test_the_2017_model_scores_the_published_check_figures():
