@@ -114,9 +114,8 @@ class Connections:
     def bad_packet(self, sid: str, kind: str, detail: str) -> None:
         """Count an Engine.IO or Socket.IO packet dropped unread, and warn (rate-limited per ``kind``)."""
         self.totals.count("bad_packets")
-        allowed, held = self._warnings.allow(("packet", kind))
-        if allowed:
-            more = f" ({held} more like it since the last warning)" if held else ""
+        more = self._warnings.unless_held_back(("packet", kind), " ({} more like it since the last warning)")
+        if more is not None:
             logger.warning("Dropped a packet from %s: %s: %s%s", sid, kind, detail, more)
 
     def following(self) -> int:

@@ -71,6 +71,14 @@ class RateLimiter:
         self._last[key] = now
         return True, self._held.pop(key, 0)
 
+    def unless_held_back(self, key: Any, note: str) -> str | None:
+        """None when a message of ``key`` is held back now; else what to append to it: ``note`` with the count
+        held back since the last one, or nothing when none was."""
+        allowed, held = self.allow(key)
+        if not allowed:
+            return None
+        return note.format(held) if held else ""
+
 
 class Totals:
     """Process-wide counters, added to by every connection's `FollowerState` (closed ones included), with the
@@ -145,11 +153,6 @@ class FollowerState:
         """PATROL or FOLLOW."""
         return self.tracker.mode
 
-    @property
-    def waiting(self) -> bool:
-        """Whether a frame waits in the slot."""
-        return self._waiting is not None
-
     def offer(self, sid: str, message: Any) -> bool:
         """Make a frame the newest waiting one; True when the slot was empty (the connection needs a turn),
         False when it replaced a waiting frame, dropped."""
@@ -203,27 +206,22 @@ class FollowerState:
     def reject(self, pending: Pending, error: ProtocolError) -> None:
         """Count a frame that failed validation and warn about it (rate-limited per kind and field)."""
         self._count("rejected")
-        self.rejections[rejection_reason(error)] += 1
-        self.totals.rejections[rejection_reason(error)] += 1
+        reason = rejection_reason(error)
+        self.rejections[reason] += 1
+        self.totals.rejections[reason] += 1
         self.last_rejection = str(error)
-        more = self._unless_held_back((type(error).__name__, error.field), " ({} more like it since the last warning)")
+        more = self._warnings.unless_held_back(
+            (type(error).__name__, error.field), " ({} more like it since the last warning)"
+        )
         if more is not None:
             logger.warning("Rejected sensor_frame from %s: %s%s", pending.sid, error, more)
 
     def fail(self, pending: Pending, error: BaseException) -> None:
         """Count a frame that broke the pipeline itself, and log it with its traceback (rate-limited)."""
         self._count("errors")
-        more = self._unless_held_back(type(error).__name__, " ({} more since the last report)")
+        more = self._warnings.unless_held_back(type(error).__name__, " ({} more since the last report)")
         if more is not None:
             logger.error("Frame from %s failed: %r%s", pending.sid, error, more, exc_info=error)
-
-    def _unless_held_back(self, key: Any, note: str) -> str | None:
-        """None when the rate limiter holds a message of ``key`` back; else what to append to it: ``note``
-        with the count held back since the last one, or nothing when none was."""
-        allowed, held = self._warnings.allow(key)
-        if not allowed:
-            return None
-        return note.format(held) if held else ""
 
     def health(self) -> dict[str, Any]:
         """This connection's mode, tracker, counters, latency and freshness, for ``GET /healthz``."""
