@@ -197,7 +197,7 @@ def run(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="followme-flights-") as directory:
         for number, (label, model, tracker) in enumerate(servers(args)):
             with follower_server(model, tracker, given, Path(directory) / f"server{number}.log") as server:
-                flights = fly_episodes(server.url, library, args.quick, args.realtime, config["MIN_PIXELS"], label)
+                flights = fly_episodes(server.url, library, args.quick, args.realtime, config.min_pixels, label)
             default = model == args.model and tracker == TRACKERS[-1]
             results["runs"][label] = {"model": str(model), "tracker": tracker, "default": default, "episodes": flights}
     results["honesty"] = honesty(args.model, library, args.quick)

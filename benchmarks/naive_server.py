@@ -31,7 +31,7 @@ logger = logging.getLogger("follower")
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until killed; returns the exit status."""
     args, config = config_module.parse_args(argv)
-    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
+    logging.basicConfig(level=config.log_level, format=LOG_FORMAT, stream=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, card = models.load(args.weights)
     size = card["input_size"]
     settings = Settings.from_config(config)
-    tracker = FrameTracker(config["LOST_AFTER"])
+    tracker = FrameTracker(config.lost_after)
 
     def segment(rgb: np.ndarray) -> np.ndarray:
         return model.predict(prepare_input(rgb, size)[np.newaxis], verbose=0)[0]
@@ -56,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     segment(np.zeros((size, size, 3), np.uint8))  # the 2017 follower's first frame paid this; ours warms up too
     sio = SimulatorServer(
         async_mode="eventlet",
-        ping_interval=config["PING_INTERVAL"],
-        ping_timeout=config["PING_TIMEOUT"],
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
         max_http_buffer_size=MAX_MESSAGE_BYTES,
         report_packet=lambda sid, kind, detail: logger.warning("Dropped a packet from %s: %s: %s", sid, kind, detail),
     )
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sio.emit(event.name, event.data, to=sid)
 
     sio.on(SENSOR_FRAME, handle_sensor_frame)
-    listener = eventlet.listen((config["HOST"], config["PORT"]))
+    listener = eventlet.listen((config.host, config.port))
     logger.info("Serving %s naively on http://%s:%d; waiting for the simulator", args.weights, *listener.getsockname())
     eventlet.wsgi.server(listener, socketio.WSGIApp(sio), log_output=False)
     return 0

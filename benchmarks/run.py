@@ -496,7 +496,7 @@ def served_segmenter(model: Path) -> tuple[Any, dict[str, Any]]:
     from follower.segmenter import load_served
 
     served = config.resolve(config.from_environ(os.environ))
-    segmenter, threads = load_served(model, served["RUNTIME"], served["INFERENCE_THREADS"])
+    segmenter, threads = load_served(model, served.runtime, served.inference_threads)
     return segmenter, {"runtime": segmenter.runtime, "backend": segmenter.backend, "inference_threads": threads}
 
 

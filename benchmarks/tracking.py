@@ -239,7 +239,7 @@ def run(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:
         flights |= synthetic_flights(Path(directory))
         for tracker in TRACKERS:
             answers = fly(args.model, tracker, flights, given, args.speed, Path(directory) / f"{tracker}.log")
-            results[tracker] = {name: measure(flights[name], *answers[name], config["MIN_PIXELS"]) for name in flights}
+            results[tracker] = {name: measure(flights[name], *answers[name], config.min_pixels) for name in flights}
     results["load_average_end"] = os.getloadavg()
     return results
 

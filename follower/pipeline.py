@@ -10,14 +10,14 @@ network. Geometry conventions are those of `sim_bridge.geometry`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from follower.config import DEFAULTS
+from follower.config import FollowerConfig
 from models.imaging import PEOPLE_CLASS, TARGET_CLASS
 from sim_bridge import protocol
 from sim_bridge.geometry import Intrinsics, Pose, pixel_to_world, scale_pixel
@@ -30,26 +30,18 @@ Segment = Callable[[np.ndarray], np.ndarray]
 class Settings:
     """What the pipeline needs from the configuration; intrinsics left None come from the depth width."""
 
-    threshold: float = DEFAULTS["THRESHOLD"]
-    min_pixels: int = DEFAULTS["MIN_PIXELS"]
-    max_image_side: int = DEFAULTS["MAX_IMAGE_SIDE"]
+    threshold: float = FollowerConfig.threshold
+    min_pixels: int = FollowerConfig.min_pixels
+    max_image_side: int = FollowerConfig.max_image_side
     fx: float | None = None
     fy: float | None = None
     cx: float | None = None
     cy: float | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Settings from a resolved `follower.config` mapping."""
-        return cls(
-            threshold=config["THRESHOLD"],
-            min_pixels=config["MIN_PIXELS"],
-            max_image_side=config["MAX_IMAGE_SIDE"],
-            fx=config["FX"],
-            fy=config["FY"],
-            cx=config["CX"],
-            cy=config["CY"],
-        )
+    def from_config(cls, config: FollowerConfig) -> Settings:
+        """The pipeline's part of the configuration."""
+        return config.part(cls)
 
     def intrinsics(self, width: int) -> Intrinsics:
         """The intrinsics for a depth image ``width`` pixels wide: the defaults, then any overrides."""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from follower.config import FollowerConfig
 from follower.tracking import Decision
 from sim_bridge.flight import FlightWriter
 from sim_bridge.protocol import Event
@@ -62,10 +63,10 @@ class Recorder:
         self._connections: dict[str, _Connection] = {}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], source: str = "follower.serve") -> Recorder:
+    def from_config(cls, config: FollowerConfig, source: str = "follower.serve") -> Recorder:
         """A recorder for the ``RECORD`` setting (empty: off) with the configured intrinsics."""
-        intrinsics = {key.lower(): config[key] for key in ("FX", "FY", "CX", "CY")}
-        return cls(config["RECORD"] or None, source, intrinsics)
+        intrinsics = {"fx": config.fx, "fy": config.fy, "cx": config.cx, "cy": config.cy}
+        return cls(config.record or None, source, intrinsics)
 
     @property
     def active(self) -> bool:

@@ -25,6 +25,7 @@ from follower import config as config_module
 if TYPE_CHECKING:
     from eventlet.greenthread import GreenThread
 
+    from follower.config import FollowerConfig
     from follower.segmenter import Segmenter
     from follower.server import FollowerServer
 
@@ -53,9 +54,9 @@ def check_port(host: str, port: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status."""
     args, config = config_module.parse_args(argv)
-    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
+    logging.basicConfig(level=config.log_level, format=LOG_FORMAT, stream=sys.stderr)
     try:
-        check_port(config["HOST"], config["PORT"])
+        check_port(config.host, config.port)
         server, listener = _start(args.weights, config)
     except StartupError as error:
         logger.error("%s", error, exc_info=error if logger.isEnabledFor(logging.DEBUG) else None)
@@ -63,27 +64,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.info("Interrupted before serving")
         return 130
-    if config["PRED_VIZ"]:
+    if config.pred_viz:
         from follower import dashboard
 
-        dashboard.show(config["HOST"], config["PORT"])
+        dashboard.show(config.host, config.port)
     return _serve(server, listener)
 
 
-def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
+def _start(weights: str, config: FollowerConfig) -> tuple[FollowerServer, socket.socket]:
     """Load the model, build the server and bind its socket; raises StartupError."""
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed on import otherwise
     # JAX takes 75 % of the GPU's memory at its start by default; the simulator may be rendering on that GPU.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import eventlet
 
-    with quiet_tensorflow(config["LOG_LEVEL"] == "DEBUG"):
+    with quiet_tensorflow(config.log_level == "DEBUG"):
         import models
         from follower.segmenter import RuntimeUnavailableError, describe_threads, load_served
     from follower.server import FollowerServer
 
     try:
-        segmenter, threads = load_served(weights, config["RUNTIME"], config["INFERENCE_THREADS"])
+        segmenter, threads = load_served(weights, config.runtime, config.inference_threads)
     except (models.ModelLoadError, RuntimeUnavailableError) as error:
         raise StartupError(f"{error}") from error
     info = {
@@ -96,18 +97,18 @@ def _start(weights: str, config: dict) -> tuple[FollowerServer, socket.socket]:
     }
     server = FollowerServer(segmenter.class_probabilities, config, info)
     try:
-        listener = eventlet.listen((config["HOST"], config["PORT"]), reuse_port=False)
+        listener = eventlet.listen((config.host, config.port), reuse_port=False)
     except OSError as error:
-        raise StartupError(f"Cannot listen on {config['HOST']}:{config['PORT']}: {error.strerror}") from error
+        raise StartupError(f"Cannot listen on {config.host}:{config.port}: {error.strerror}") from error
     logger.info(
         "Serving %s (input %dx%d, %s on %s, inference threads: %s) on http://%s:%d (ping every %g s); "
         "waiting for the simulator",
         segmenter.name, segmenter.input_size, segmenter.input_size, engine(segmenter), segmenter.device,
         describe_threads(threads),
-        config["HOST"], config["PORT"], config["PING_INTERVAL"],
+        config.host, config.port, config.ping_interval,
     )  # fmt: skip
-    if config["RECORD"]:
-        logger.info("Recording every connection into %s", config["RECORD"])
+    if config.record:
+        logger.info("Recording every connection into %s", config.record)
     return server, listener
 
 

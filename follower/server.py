@@ -33,6 +33,7 @@ from engineio import socket as eio_socket
 from eventlet import tpool
 
 from follower import dashboard, metrics, websocket_mask
+from follower.config import FollowerConfig
 from follower.connections import Connections
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
 from follower.recording import Recorder
@@ -182,22 +183,22 @@ class FollowerServer:
     ``wsgi_app`` is what the web server runs; `start_background_tasks` starts the statistics line.
     """
 
-    def __init__(self, segment: Segment, config: Mapping[str, Any], model_info: Mapping[str, Any]) -> None:
+    def __init__(self, segment: Segment, config: FollowerConfig, model_info: Mapping[str, Any]) -> None:
         websocket_mask.install()
         self.segment = segment
-        self.config = dict(config)
+        self.config = config
         self.settings = Settings.from_config(config)
         self.recorder = Recorder.from_config(config, f"follower.serve {model_info.get('model', '')}".rstrip())
         self.model_info = dict(model_info)
         tracker_settings = TrackerSettings.from_config(config)
         self.connections = Connections(
-            lambda: make_tracker(tracker_settings), config["MAX_CONNECTIONS"], config["WARN_INTERVAL"]
+            lambda: make_tracker(tracker_settings), config.max_connections, config.warn_interval
         )
         self.worker = WorkerThread()
         self.sio = SimulatorServer(
             async_mode="eventlet",
-            ping_interval=config["PING_INTERVAL"],
-            ping_timeout=config["PING_TIMEOUT"],
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             report_packet=self.connections.bad_packet,
         )
@@ -208,7 +209,7 @@ class FollowerServer:
         self.app.add_url_rule("/healthz", "healthz", self._handle_healthz)
         self.metrics = metrics.FollowerMetrics(self.connections)
         self.dashboard = dashboard.Dashboard(
-            self.connections, config["PORT"], self.settings.threshold, sleep=self.sio.sleep, offload=tpool.execute
+            self.connections, config.port, self.settings.threshold, sleep=self.sio.sleep, offload=tpool.execute
         )
         self.app.register_blueprint(metrics.blueprint(self.metrics))
         self.app.register_blueprint(dashboard.blueprint(self.dashboard))
@@ -301,7 +302,7 @@ class FollowerServer:
 
     def _log_stats(self) -> None:
         while True:
-            self.sio.sleep(self.config["STATS_INTERVAL"])
+            self.sio.sleep(self.config.stats_interval)
             line = self.connections.stats_line()
             if line:
                 logger.info("%s", line)

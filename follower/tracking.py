@@ -44,8 +44,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 from filterpy.stats import mahalanobis
 
-from follower.config import DEFAULTS, TRACKERS
+from follower.config import TRACKERS, FollowerConfig
 from follower.pipeline import Detection
 from sim_bridge import protocol
 from sim_bridge.protocol import Event
@@ -129,22 +128,22 @@ class Decision:
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    """The tracker's settings (see the module docstring); the defaults are `follower.config`'s."""
+    """The tracker's settings (see the module docstring); the defaults are `FollowerConfig`'s."""
 
-    tracker: str = DEFAULTS["TRACKER"]
-    lost_after: int = DEFAULTS["LOST_AFTER"]
-    coast_frames: int = DEFAULTS["COAST_FRAMES"]
-    confirm_hits: int = DEFAULTS["CONFIRM_HITS"]
-    confirm_frames: int = DEFAULTS["CONFIRM_FRAMES"]
-    gate: float = DEFAULTS["GATE"]
-    noise_m: float = DEFAULTS["NOISE_M"]
-    noise_per_m: float = DEFAULTS["NOISE_PER_M"]
-    accel_noise: float = DEFAULTS["ACCEL_NOISE"]
+    tracker: str = FollowerConfig.tracker
+    lost_after: int = FollowerConfig.lost_after
+    coast_frames: int = FollowerConfig.coast_frames
+    confirm_hits: int = FollowerConfig.confirm_hits
+    confirm_frames: int = FollowerConfig.confirm_frames
+    gate: float = FollowerConfig.gate
+    noise_m: float = FollowerConfig.noise_m
+    noise_per_m: float = FollowerConfig.noise_per_m
+    accel_noise: float = FollowerConfig.accel_noise
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrackerSettings:
-        """Settings from a resolved `follower.config` mapping: each field is the setting of its name."""
-        return cls(**{field.name: config[field.name.upper()] for field in fields(cls)})
+    def from_config(cls, config: FollowerConfig) -> TrackerSettings:
+        """The tracker's part of the configuration."""
+        return config.part(cls)
 
     def measurement_sigma(self, depth_m: float) -> float:
         """Standard deviation (m) of a detection's ground position on each axis at z-depth ``depth_m``."""
@@ -231,7 +230,7 @@ class Tracker:
 
     name = ""
 
-    def __init__(self, lost_after: int = DEFAULTS["LOST_AFTER"]) -> None:
+    def __init__(self, lost_after: int = FollowerConfig.lost_after) -> None:
         self.lost_after = lost_after
         self.mode = Mode.PATROL
         self.misses = 0

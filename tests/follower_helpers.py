@@ -208,8 +208,8 @@ def serve_stand_in(make_segment, description: str) -> int:
     from follower.server import FollowerServer
 
     args, config = config_module.parse_args(sys.argv[1:])
-    logging.basicConfig(level=config["LOG_LEVEL"], format=LOG_FORMAT, stream=sys.stderr)
+    logging.basicConfig(level=config.log_level, format=LOG_FORMAT, stream=sys.stderr)
     server = FollowerServer(make_segment(args.weights), config, {"model": description})
-    listener = eventlet.listen((config["HOST"], config["PORT"]))
+    listener = eventlet.listen((config.host, config.port))
     logging.getLogger("follower").info("Serving %s; waiting for the simulator", description)
     return _serve(server, listener)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from follower import config
@@ -10,22 +12,22 @@ from follower import config
 def test_defaults():
     args, settings = config.parse_args(["weights/model_weights"], environ={})
     assert args.weights == "weights/model_weights"
-    assert settings == config.DEFAULTS
-    assert settings["HOST"] == "127.0.0.1" and settings["PORT"] == 4567
-    assert settings["PING_INTERVAL"] <= 2.0
-    assert (settings["THRESHOLD"], settings["MIN_PIXELS"], settings["LOST_AFTER"]) == (0.5, 5, 6)
+    assert settings == config.FollowerConfig()
+    assert settings.host == "127.0.0.1" and settings.port == 4567
+    assert settings.ping_interval <= 2.0
+    assert (settings.threshold, settings.min_pixels, settings.lost_after) == (0.5, 5, 6)
 
 
 def test_environment_then_flags_override_the_defaults():
     environ = {"FOLLOWER_PORT": "5000", "FOLLOWER_THRESHOLD": "0.7", "FOLLOWER_FX": "300", "OTHER": "x"}
     _, settings = config.parse_args(["m", "--port", "6000", "--host", "0.0.0.0"], environ=environ)
-    assert settings["PORT"] == 6000 and settings["HOST"] == "0.0.0.0"
-    assert settings["THRESHOLD"] == 0.7 and settings["FX"] == 300.0 and settings["FY"] is None
+    assert settings.port == 6000 and settings.host == "0.0.0.0"
+    assert settings.threshold == 0.7 and settings.fx == 300.0 and settings.fy is None
 
 
 def test_log_level_and_tracker_are_normalised():
-    assert config.resolve({"LOG_LEVEL": "debug"})["LOG_LEVEL"] == "DEBUG"
-    assert config.resolve({"TRACKER": " None"})["TRACKER"] == "none"
+    assert config.resolve({"LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    assert config.resolve({"TRACKER": " None"}).tracker == "none"
 
 
 def test_tracker_settings_come_from_the_configuration():
@@ -108,7 +110,7 @@ def test_a_flag_overriding_a_bad_variable_is_named_as_the_flag_value():
     ],
 )
 def test_pred_viz_is_a_switch_with_an_environment_variable(argv, environ, expected):
-    assert config.parse_args(argv, environ=environ)[1]["PRED_VIZ"] is expected
+    assert config.parse_args(argv, environ=environ)[1].pred_viz is expected
 
 
 def test_help_states_each_default_once(capsys):
@@ -116,4 +118,72 @@ def test_help_states_each_default_once(capsys):
         config.parse_args(["--help"], environ={})
     text = " ".join(capsys.readouterr().out.split())
     assert text.count("(default: the depth image width; env FOLLOWER_FX)") == 1
-    assert text.count("default:") == len(config.DEFAULTS)
+    assert text.count("default:") == len(dataclasses.fields(config.FollowerConfig))
+
+
+# Every flag the server took when the settings became one dataclass, with a valid value other than the default
+# (None for a switch) and that value as the field holds it. Renaming or dropping a flag fails these tests.
+FLAGS = {
+    "--host": ("0.0.0.0", "host", "0.0.0.0"),
+    "--port": ("6000", "port", 6000),
+    "--ping-interval": ("1.5", "ping_interval", 1.5),
+    "--ping-timeout": ("20", "ping_timeout", 20.0),
+    "--max-connections": ("2", "max_connections", 2),
+    "--threshold": ("0.7", "threshold", 0.7),
+    "--min-pixels": ("40", "min_pixels", 40),
+    "--lost-after": ("9", "lost_after", 9),
+    "--tracker": ("None", "tracker", "none"),
+    "--confirm-hits": ("3", "confirm_hits", 3),
+    "--confirm-frames": ("5", "confirm_frames", 5),
+    "--gate": ("0.99", "gate", 0.99),
+    "--coast-frames": ("1", "coast_frames", 1),
+    "--noise-m": ("0.2", "noise_m", 0.2),
+    "--noise-per-m": ("0", "noise_per_m", 0.0),
+    "--accel-noise": ("2.5", "accel_noise", 2.5),
+    "--inference-threads": ("0", "inference_threads", 0),
+    "--runtime": ("KERAS", "runtime", "keras"),
+    "--max-image-side": ("512", "max_image_side", 512),
+    "--fx": ("300", "fx", 300.0),
+    "--fy": ("310.5", "fy", 310.5),
+    "--cx": ("-4", "cx", -4.0),
+    "--cy": ("128", "cy", 128.0),
+    "--stats-interval": ("60", "stats_interval", 60.0),
+    "--warn-interval": ("0", "warn_interval", 0.0),
+    "--log-level": ("debug", "log_level", "DEBUG"),
+    "--record": ("flights", "record", "flights"),
+    "--pred-viz": (None, "pred_viz", True),
+}
+
+
+def variable(flag: str) -> str:
+    """The environment variable of a flag, as it was spelled when `FLAGS` was written: ``FOLLOWER_PORT``."""
+    return "FOLLOWER_" + flag.removeprefix("--").replace("-", "_").upper()
+
+
+def test_the_flags_are_those_of_every_field_and_none_was_renamed():
+    specs = config.SETTINGS.values()
+    assert [spec.flag for spec in specs] == list(FLAGS)
+    assert [spec.variable for spec in specs] == [variable(flag) for flag in FLAGS]
+    assert [spec.name for spec in specs] == [field.name for field in dataclasses.fields(config.FollowerConfig)]
+
+
+@pytest.mark.parametrize("spec", config.SETTINGS.values(), ids=lambda spec: spec.flag)
+def test_each_field_is_set_by_its_flag(spec):
+    raw, name, expected = FLAGS[spec.flag]
+    assert name == spec.name and expected != getattr(config.FollowerConfig(), name)
+    argv = ["m", spec.flag] if raw is None else ["m", spec.flag, raw]
+    assert getattr(config.parse_args(argv, environ={})[1], name) == expected
+
+
+@pytest.mark.parametrize("spec", config.SETTINGS.values(), ids=lambda spec: spec.variable)
+def test_each_field_is_set_by_its_variable(spec):
+    raw, name, expected = FLAGS[spec.flag]
+    environ = {variable(spec.flag): "true" if raw is None else raw}
+    assert getattr(config.parse_args(["m"], environ=environ)[1], name) == expected
+
+
+def test_a_field_constructed_directly_is_checked_and_named_as_the_field_key():
+    with pytest.raises(config.ConfigError, match=r"GATE must be in \(0, 1\). Received: GATE=1.5"):
+        config.FollowerConfig(gate=1.5)
+    with pytest.raises(config.ConfigError, match=r"COAST_FRAMES must be in \[0, LOST_AFTER\]"):
+        config.FollowerConfig(lost_after=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 
+from follower.config import FollowerConfig
 from follower.recording import Recorder
 from sim_bridge import protocol
 from sim_bridge.flight import read_flight
@@ -56,6 +57,6 @@ def test_unwritable_directory_stops_recording_with_one_warning(tmp_path, caplog)
 
 
 def test_no_directory_records_nothing(tmp_path):
-    recorder = Recorder.from_config({"RECORD": "", "FX": None, "FY": None, "CX": None, "CY": None})
+    recorder = Recorder.from_config(FollowerConfig())
     recorder.frame("a", {})
     assert not recorder.active and not list(tmp_path.iterdir())

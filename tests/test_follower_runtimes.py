@@ -124,9 +124,9 @@ def test_an_unknown_runtime_is_named(argv, environ, message, capsys):
 
 def test_the_runtime_is_case_insensitive_and_auto_by_default_with_the_runtimes_threads():
     settings = config.parse_args(["m"], environ={})[1]
-    assert (settings["RUNTIME"], settings["INFERENCE_THREADS"]) == ("auto", None)
-    assert config.parse_args(["m", "--runtime", "OpenVINO"], environ={})[1]["RUNTIME"] == "openvino"
-    assert config.parse_args(["m"], environ={"FOLLOWER_INFERENCE_THREADS": "2"})[1]["INFERENCE_THREADS"] == 2
+    assert (settings.runtime, settings.inference_threads) == ("auto", None)
+    assert config.parse_args(["m", "--runtime", "OpenVINO"], environ={})[1].runtime == "openvino"
+    assert config.parse_args(["m"], environ={"FOLLOWER_INFERENCE_THREADS": "2"})[1].inference_threads == 2
 
 
 def test_auto_chooses_openvino_only_where_it_is_installed_on_an_x86_64_cpu(monkeypatch):

@@ -59,7 +59,7 @@ def test_a_call_whose_waiter_was_interrupted_does_not_answer_the_next_one():
 
 
 def test_a_rejected_frame_is_not_kept_alive_by_its_error():
-    from follower.config import DEFAULTS, resolve
+    from follower.config import FollowerConfig
     from follower.server import FollowerServer
     from follower.state import Pending
     from sim_bridge.protocol import ProtocolError
@@ -67,7 +67,7 @@ def test_a_rejected_frame_is_not_kept_alive_by_its_error():
     class Message(dict):  # a dict that a weak reference can follow
         pass
 
-    server = FollowerServer(lambda rgb: rgb, resolve(DEFAULTS), {"model": "none"})
+    server = FollowerServer(lambda rgb: rgb, FollowerConfig(), {"model": "none"})
     message = Message(rgb_image=12)
     gone = weakref.ref(message)
     processed = server._process(Pending("sid", message, 0.0))
