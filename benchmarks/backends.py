@@ -30,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.machine import format_loads, machine
 from benchmarks.model_latency import call_seconds
-from benchmarks.run import DEFAULT_MODEL, FLIGHT_SEED, ServerProcess, _loads, machine, percentiles_ms
+from benchmarks.run import DEFAULT_MODEL, FLIGHT_SEED, percentiles_ms
+from benchmarks.servers import ServerProcess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # This process and the server's share the GPU: neither may take most of its memory up front, as JAX does by default.
@@ -53,7 +55,7 @@ def served(model: Path, flight_path: Path, log_path: Path) -> dict[str, Any]:
 
     flight = read_flight(flight_path)
     runs = {}
-    with ServerProcess("follower.serve", model, log_path) as server:
+    with ServerProcess(model, log_path=log_path).wait_listening() as server:
         for name, pace in (("paced", {"speed": 1.0}), ("lockstep", {"lockstep": True})):
             before = server.server_seconds()
             summary = replay(flight, server.url, **pace)
@@ -98,8 +100,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}; Keras on {info['backend']}, "
         f"{results['runtime']} on {results['device']}. "
-        f"Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
-        f"{_loads(results['load_average_end'])} at the end. Start-up (load, compile, warm up): "
+        f"Load average (1/5/15 min): {format_loads(results['load_average_start'])} at the start, "
+        f"{format_loads(results['load_average_end'])} at the end. Start-up (load, compile, warm up): "
         f"{results['startup_s']:.1f} s. Network alone, back to back: p50 {network['p50']:.2f} ms, "
         f"p90 {network['p90']:.2f} ms.",
         "",

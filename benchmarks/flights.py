@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.run import DEFAULT_MODEL, ROOT, machine
+from benchmarks.machine import format_loads, machine
+from benchmarks.run import DEFAULT_MODEL, ROOT
 from benchmarks.tracking import follower_server, report, server_flags, split_argv
 from follower import config as config_module
 from sim_bridge.cutouts import Library, default_library
@@ -268,7 +269,7 @@ def markdown(results: dict[str, Any]) -> str:
     """The results: the machine, one table of every flight, the renderer's honesty."""
     info = results["machine"]
     flags = " ".join(f"--{key.lower().replace('_', '-')} {value}" for key, value in results["server_flags"].items())
-    loads = [" ".join(f"{value:.2f}" for value in results[key]) for key in ("load_average_start", "load_average_end")]
+    loads = [format_loads(results[key]) for key in ("load_average_start", "load_average_end")]
     header = (
         "| episode | drone | server | acquisition (s) | FOLLOW on hero, share | wrong FOLLOW | lost in plain view "
         "(all while visible) | FOLLOW unseen (s) | position error median / p90 (m) | distance kept (m) | "

@@ -36,7 +36,7 @@ def median_ms(segment: Callable, frames: Sequence[np.ndarray], calls: int, pause
 
 
 def main() -> None:
-    from benchmarks.run import machine
+    from benchmarks.machine import machine
     from follower.segmenter import Segmenter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -1,7 +1,7 @@
 """The follower's performance on this machine, end to end: one command, a Markdown table, a JSON file.
 
     python -m benchmarks.run [--model M] [--compare M2] [--clients N] [--frames 200] [--memory-frames 10000]
-                             [--quick] [--json benchmarks/results.json]
+                             [--quick] [--json benchmarks/results.json] [--results docs/results.md | --no-results]
 
 1. A synthetic flight (`sim_bridge.synth`, seed 1); the benchmark frames are those whose truth says the target is
    visible and in which the model, run in process, locates it. They are sent in a loop.
@@ -27,8 +27,9 @@
    matched to the frame it answers by its coordinates (learnt from the 5 frames/s run of the same server);
    the counters come from ``/healthz``.
 
-Linux only (memory from ``/proc/self/statm``). The machine may be shared: the load average is reported at the
-start and at the end.
+The tables also replace this benchmark's block of the results page (`benchmarks.results_page`; not with
+``--quick`` unless ``--results`` names the page). Linux only (memory from ``/proc/self/statm``). The machine
+may be shared: the load average is reported at the start and at the end.
 """
 
 from __future__ import annotations
@@ -37,21 +38,20 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import re
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks import results_page
+from benchmarks.machine import format_loads, machine
+from benchmarks.servers import ServerProcess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -67,7 +67,6 @@ ANSWER_TIMEOUT_S = 5.0
 WARMUP_FRAMES = 5
 ROUND_TRIPS = 50
 MATCH_TOLERANCE_M = 0.05
-START_TIMEOUT_S = 120.0
 SETTLE_S = 1.0
 # The frames loop over a flight's frames, so the target jumps at each wrap: frame by frame, every frame is answered
 # and the overload's answers match their frames by position. The Kalman tracker's cost is in the decide stage.
@@ -75,20 +74,7 @@ FOLLOWER_FLAGS = ("--tracker", "none")
 SETTLED = ("frames_processed", "frames_dropped", "frames_rejected", "frames_failed")  # what becomes of a frame
 
 
-# ---------------------------------------------------------------------------------------------- machine
-
-
-def machine() -> dict[str, Any]:
-    """CPU count and model name (from /proc/cpuinfo), Python version, the Keras backend and its version."""
-    from models.devices import backend_version
-    from models.latency import cpu_model
-
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "python": platform.python_version(),
-        "backend": backend_version(),
-    }
+# ---------------------------------------------------------------------------------------------- memory
 
 
 def rss_mb() -> float:
@@ -247,82 +233,6 @@ def memory_run(frames: list[dict], segmenter: Any, settings: Any, count: int) ->
 
 
 # ---------------------------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServerProcess:
-    """``python -m MODULE MODEL --port P FLAGS...`` in a subprocess, its log in ``log_path``; a context manager."""
-
-    def __init__(self, module: str, model: Path, log_path: Path, *flags: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by stop())
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module, str(model), "--port", str(self.port), *flags],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit(f"error: {module} did not start; its log:\n{log_path.read_text()}") from None
-                time.sleep(0.2)
-
-    def get(self, path: str) -> str:
-        """The body of ``GET path``."""
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return response.read().decode()
-
-    def health(self) -> dict[str, Any]:
-        """``GET /healthz``."""
-        return json.loads(self.get("/healthz"))
-
-    def server_seconds(self) -> dict[str, tuple[float, int]]:
-        """(sum of seconds, count) of the server's histograms (``/metrics``): ``latency`` (arrival to decision)
-        and each stage (`WATERFALL`)."""
-        pattern = r'^follower_(?:latency|stage)_seconds_(sum|count)(?:\{stage="(\w+)"\})? (\S+)$'
-        found: dict[str, dict[str, float]] = {}
-        for kind, stage, value in re.findall(pattern, self.get("/metrics"), re.MULTILINE):
-            found.setdefault(stage or "latency", {})[kind] = float(value)
-        return {name: (values["sum"], int(values["count"])) for name, values in found.items()}
-
-    def mean_ms_since(self, before: dict[str, tuple[float, int]]) -> dict[str, float]:
-        """Mean milliseconds per frame of each of `server_seconds` since ``before`` (an earlier answer of it)."""
-        return {
-            name: 1000.0 * (total - before[name][0]) / max(count - before[name][1], 1)
-            for name, (total, count) in self.server_seconds().items()
-        }
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 15 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 @dataclass
@@ -486,7 +396,7 @@ def compared_server(model: Path | None, directory: Path) -> contextlib.AbstractC
     if model is None:
         return contextlib.nullcontext()
     print(f"... taking turns with the follower serving {model}", file=sys.stderr)
-    return ServerProcess("follower.serve", model, directory / "compare.log", *FOLLOWER_FLAGS)
+    return ServerProcess(model, *FOLLOWER_FLAGS, log_path=directory / "compare.log").wait_listening()
 
 
 def served_segmenter(model: Path) -> tuple[Any, dict[str, Any]]:
@@ -521,7 +431,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"memory over {args.memory_frames} frames ...", file=sys.stderr)
         results["memory"] = memory_run(frames, segmenter, settings, args.memory_frames)
         print("the follower over the socket ...", file=sys.stderr)
-        with ServerProcess("follower.serve", args.model, directory / "follower.log", *FOLLOWER_FLAGS) as server:
+        with ServerProcess(args.model, *FOLLOWER_FLAGS, log_path=directory / "follower.log").wait_listening() as server:
             with compared_server(args.compare, directory) as other:
                 before = server.server_seconds()
                 ours, *compared = paced([server.url, *([other.url] if other else [])], frames, args.frames)
@@ -533,7 +443,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print("overload ...", file=sys.stderr)
             results["overload"] = overload(server, frames, ours["coords"], args.overload_seconds)
         print("the naive server over the socket ...", file=sys.stderr)
-        with ServerProcess("benchmarks.naive_server", args.model, directory / "naive.log") as server:
+        naive_server = ServerProcess(args.model, module="benchmarks.naive_server", log_path=directory / "naive.log")
+        with naive_server.wait_listening() as server:
             (naive,) = paced([server.url], frames, args.frames)
         runs = {"ours": ours, "naive": naive, **dict(zip(["compare"], compared))}
     results["models"] = {"ours": str(args.model), "compare": str(args.compare) if args.compare else None}
@@ -567,7 +478,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, "
         f"Keras on {info['backend']}; the network on {_engine(results['runtime'])}, in process and served. "
         "Load average (1/5/15 min): "
-        f"{_loads(load_start)} at the start, {_loads(load_end)} at the end.",
+        f"{format_loads(load_start)} at the start, {format_loads(load_end)} at the end.",
         "",
         f"End to end over the socket, {len(e2e['ours'])} frames at {SIM_RATE:g} frames/s, sending `sensor_frame` "
         f"to receiving `object_detected` ({results['frames']['benchmark']} synthetic frames in a loop):",
@@ -710,10 +621,6 @@ def _engine(runtime: dict[str, Any]) -> str:
     return f"{runtime['runtime']}, inference threads: {describe_threads(runtime['inference_threads'])}"
 
 
-def _loads(values: Sequence[float]) -> str:
-    return " ".join(f"{value:.2f}" for value in values)
-
-
 def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -729,14 +636,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--overload-seconds", type=float, default=OVERLOAD_S, help="length of the overload")
     parser.add_argument("--quick", action="store_true", help="50 frames, 1,000 for memory, 3 s of overload")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default: {DEFAULT_JSON})")
+    results_page.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.memory_frames, args.overload_seconds = 50, 1_000, 3.0
     results = run(args)
     results["command"] = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
-    print(markdown(results))
+    table = markdown(results)
+    print(table)
     args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {args.json}", file=sys.stderr)
+    results_page.publish(args, "benchmarks.run", results, table)
 
 
 if __name__ == "__main__":

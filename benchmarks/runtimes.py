@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import format_loads, machine
 from benchmarks.model_latency import median_ms
-from benchmarks.run import DEFAULT_MODEL, ROOT, _loads, machine
+from benchmarks.run import DEFAULT_MODEL, ROOT
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -172,14 +173,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_inference_threads(args.threads)
     about = machine()
     print(f"machine: {about['cpus']} CPU cores, {about['cpu_model']}; Python {about['python']}; {about['backend']}")
-    loads = _loads(os.getloadavg())
+    loads = format_loads(os.getloadavg())
     print(f"runtimes: {versions()}; {args.threads} thread(s) per op; load average at the start: {loads}")
     frames = load_frames(args.frames)
     for path in args.models:
         runtimes = build_runtimes(path, args.threads)
         check_parity(runtimes, frames)
         measure(runtimes, frames, args)
-        print(f"\n{path} (load average after it: {_loads(os.getloadavg())})\n")
+        print(f"\n{path} (load average after it: {format_loads(os.getloadavg())})\n")
         print("\n".join(table(runtimes, args.pause)))
 
 

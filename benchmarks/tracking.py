@@ -1,6 +1,7 @@
 """The tracker against the frame-by-frame follower, through the real server: same flights, same run, one table.
 
-    python -m benchmarks.tracking [--model weights/model_weights] [--quick] [--speed X] [--json OUT] [-- FLAGS]
+    python -m benchmarks.tracking [--model weights/model_weights] [--quick] [--speed X] [--json OUT]
+                                  [--results docs/results.md | --no-results] [-- FLAGS]
 
 Each flight is played by `sim_bridge.replay.play`, as the simulator sends frames (its recorded timing, 5
 frames/s), against ``python -m follower.serve MODEL`` started once with ``--tracker none`` and once with the
@@ -22,7 +23,9 @@ default tracker. ``FLAGS`` after ``--`` go to both servers (``-- --min-pixels 40
    no ``object_lost`` during the flight's follow part. Distractor frames answered more than `PULLED_M` from the
    target.
 
-The validation flights are skipped, with the reason, when ../shared is absent.
+The validation flights are skipped, with the reason, when ../shared is absent. The table also replaces this
+benchmark's block of the results page (`benchmarks.results_page`; not with ``--quick`` unless ``--results`` names
+the page).
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ from unittest import mock
 
 import numpy as np
 
-from benchmarks.run import DEFAULT_MODEL, ROOT, ServerProcess, machine
+from benchmarks import results_page
+from benchmarks.machine import format_loads, machine
+from benchmarks.run import DEFAULT_MODEL, ROOT
+from benchmarks.servers import ServerProcess
 from follower import config as config_module
 from sim_bridge.flight import Flight, RecordedFrame, read_flight
 from sim_bridge.geometry import Intrinsics, Pose
@@ -209,7 +215,7 @@ def follower_server(model: Path, tracker: str, given: dict[str, Any], log: Path)
     """``python -m follower.serve MODEL`` with ``tracker`` and the server flags ``given`` (`server_flags`), set as
     ``FOLLOWER_*`` variables, its log in ``log``."""
     environ = {config_module.ENV_PREFIX + key: str(value) for key, value in {**given, "TRACKER": tracker}.items()}
-    with mock.patch.dict(os.environ, environ), ServerProcess("follower.serve", model, log) as server:
+    with mock.patch.dict(os.environ, environ), ServerProcess(model, log_path=log).wait_listening() as server:
         yield server
 
 
@@ -306,8 +312,8 @@ def markdown(results: dict[str, Any]) -> str:
     flags = " ".join(f"--{key.lower().replace('_', '-')} {value}" for key, value in results["server_flags"].items())
     lines = [
         f"Machine: {info['cpus']} CPU cores, {info['cpu_model']}; Python {info['python']}, Keras on "
-        f"{info['backend']}. Load average (1/5/15 min): {_loads(results['load_average_start'])} at the start, "
-        f"{_loads(results['load_average_end'])} at the end. Server flags: {flags or 'the defaults'}.",
+        f"{info['backend']}. Load average (1/5/15 min): {format_loads(results['load_average_start'])} at the start, "
+        f"{format_loads(results['load_average_end'])} at the end. Server flags: {flags or 'the defaults'}.",
         "",
         "| flight (frames) | measure | `--tracker none` | `--tracker kalman` (default) | target | met |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -335,10 +341,6 @@ def _at_most(value: float | None, limit: float | None) -> bool:
     return value is not None and limit is not None and value <= limit + 1e-9
 
 
-def _loads(values: Sequence[float]) -> str:
-    return " ".join(f"{value:.2f}" for value in values)
-
-
 def split_argv(argv: Sequence[str] | None) -> tuple[list[str], list[str], list[str]]:
     """(every argument, the benchmark's own, the server ``FLAGS`` after ``--``) of a command line (default: ours)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -363,11 +365,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help=f"only the first {QUICK_IMAGES} validation images")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1.0, 5 frames/s)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    results_page.add_arguments(parser)
     args = parser.parse_args(own)
     if not args.speed > 0:
         parser.error(f"--speed must be positive. Received: --speed={args.speed}")
     results = run(args, server_flags(flags))
     report(results, " ".join(["python -m benchmarks.tracking", *argv]), markdown, args.json)
+    results_page.publish(args, "benchmarks.tracking", results, markdown(results))
 
 
 if __name__ == "__main__":

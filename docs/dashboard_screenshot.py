@@ -1,7 +1,7 @@
 """Regenerate ``docs/dashboard.png``: the live page in headless Chromium while the follower, serving the shipped
 model, is fed a run of real validation images as the simulator would send them.
 
-    python docs/dashboard_screenshot.py [--weights weights/model_weights]
+    PYTHONPATH=. python docs/dashboard_screenshot.py [--weights weights/model_weights]
         [--images ../shared/followme_data/validation/images] [--last 5_run6cam1_00138.jpeg] [--out docs/dashboard.png]
 
 The frames are the ``--count`` images of ``--last``'s run up to ``--last``, sent 5 per second; the depth image
@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ import socketio
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from benchmarks.servers import ServerProcess
 from sim_bridge.geometry import Pose
 from sim_bridge.protocol import build_sensor_frame
 
@@ -32,27 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 FRAME_PERIOD_S = 0.2
 DEPTH_M = 14.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll ``GET /healthz`` until the follower answers; raises RuntimeError if it exits or never answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the follower exited with status {server.returncode}")
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the follower did not answer at {url} within {timeout:g} s")
 
 
 def flight_pose(step: int) -> Pose:
@@ -79,12 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--last must name an image in {args.images}. Received: --last={args.last!r}")
     frames = run[max(0, names.index(args.last) + 1 - args.count) : names.index(args.last) + 1]
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "follower.serve", args.weights, "--port", str(port)], cwd=ROOT)
+    server = ServerProcess(args.weights)
+    url = server.url
     client = socketio.Client()
     try:
-        wait_until_serving(url, server)
+        server.wait_listening()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1100, "height": 760})
@@ -104,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if client.connected:
             client.disconnect()
-        server.terminate()
-        server.wait(15)
+        server.stop()
     return 0
 
 

@@ -5,18 +5,13 @@ The simulator's client is `sim_bridge.client.SimulatorClient`.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import servers
 from sim_bridge import client, geometry, protocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,82 +103,19 @@ def next_event_named(simulator: client.SimulatorClient, name: str) -> dict:
             return data
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServerProcess:
-    """``python -m follower.serve`` in a subprocess, its log lines collected as they come; ``env`` adds to its
-    environment (``{"KERAS_BACKEND": "jax"}``)."""
+class ServerProcess(servers.ServerProcess):
+    """`benchmarks.servers.ServerProcess` with tests/ on the server's path, for the stand-in servers
+    (``module="slow_server"``, ...)."""
 
     def __init__(
         self,
-        weights: Path,
+        weights: Path | str,
         *args: str,
         port: int | None = None,
         module: str = "follower.serve",
         env: dict[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module, str(weights), "--port", str(self.port), *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for_line(self, text: str, timeout: float = 60.0, start: int = 0) -> str:
-        """The first log line from index ``start`` on that contains ``text``; fails after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines[start:]:
-                if text in line:
-                    return line
-            if self.process.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no log line with {text!r}; log:\n" + "\n".join(self.lines))
-
-    def health(self) -> dict:
-        """``GET /healthz``."""
-        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as response:
-            return json.loads(response.read())
-
-    def wait_processed(self, count: int, timeout: float = 10.0) -> dict:
-        """Poll ``/healthz`` until ``count`` frames were processed or rejected; returns the last answer."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            health = self.health()
-            if health["frames_processed"] + health["frames_rejected"] >= count:
-                return health
-            time.sleep(0.02)
-        raise AssertionError(f"server did not reach {count} frames: {self.health()}")
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM, then the exit status."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._reader.join(5)
+        super().__init__(weights, *args, module=module, port=port, env=env, path=[ROOT / "tests"])
 
 
 class SimulatorClient(client.SimulatorClient):

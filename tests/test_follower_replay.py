@@ -12,9 +12,10 @@ import sys
 
 import pytest
 from flight_helpers import expected_transitions
-from follower_helpers import ROOT, ServerProcess, free_port
+from follower_helpers import ROOT, ServerProcess
 from truth_server import TruthSegmenter
 
+from benchmarks.servers import free_port
 from follower.pipeline import Settings
 from follower.replay import replay
 from follower.tracking import FrameTracker
