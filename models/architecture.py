@@ -34,12 +34,15 @@ PRESETS = {
     "fcn3": "e64,e128,e256,c512,d256,d128,d64",
     "fcn4": "e64,e128,c256,d128,d64",
     "fcn5": "e64,e128,c256,d128x2,d64x2",
-    # Ours (docs/experiments.md): deeper encoders see more context and tell the target from other people.
+    # Ours (docs/notes/2026-11-22-default-model-slim5.md): deeper encoders see more context and tell the target
+    # from other people.
     "deep4": "e32,e64,e128,e256,c256,d256,d128,d64,d32",
     "deep5": "e32,e64,e128,e256,e256,c256,d256,d256,d128,d64,d32",
-    # deep5's encoder with narrow decoders: the shipped model, about as accurate at about half the CPU time.
+    # deep5's encoder with narrow decoders, about as accurate at about half the CPU time: the default until
+    # 2026-11-27, and the start of the shipped model's lineage (c1, weights/model_weights.card.json).
     "slim5": "e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d8",
-    # slim5 behind a stride-2 stem, for 256 px input at less CPU time than slim5 at 160 (docs/experiments.md).
+    # slim5 behind a stride-2 stem, for 256 px input at less CPU time than slim5 at 160
+    # (docs/notes/2026-11-26-far-targets-first-cpu-runs.md).
     "stem5": "s16,e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d16",
 }
 

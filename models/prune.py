@@ -8,7 +8,7 @@ on ``--images`` images of TRAIN_DIR, over SOURCE's own background, other-people 
 (so that the target's few pixels count as much as the background's many), times the squared weights that read
 it. A dropped channel is replaced by its mean, folded into its consumers' biases. The result is a warm start,
 not a finished model: fine-tune it with SOURCE as the teacher (``models.train --init OUT --arch SPEC --teacher
-SOURCE``). Measured use: docs/experiments.md.
+SOURCE``). Measured use: docs/notes/2026-11-27-far-targets-pruned.md.
 """
 
 from __future__ import annotations
