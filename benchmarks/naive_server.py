@@ -4,7 +4,8 @@
 
 python-socketio on eventlet, like the follower, and the same decode and locate code
 (`follower.pipeline.process_frame`), deciding frame by frame as the 2017 follower did
-(`follower.tracking.FrameTracker`, the follower's ``--tracker none``): only the inference call and where it runs
+(`follower.tracking.FrameTracker`, the follower's ``--tracker none``, answered by `follower.answers`): only the
+inference call and where it runs
 differ. The
 handler runs on the hub and calls ``model.predict()`` on each frame as it comes, so frames that arrive meanwhile
 wait in the socket's buffer (nothing is dropped). `follower.server.SimulatorServer` is reused so that the
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import socketio
 
     import models
+    from follower.answers import Answerer
     from follower.pipeline import Settings, process_frame
     from follower.server import MAX_MESSAGE_BYTES, SimulatorServer
     from follower.tracking import FrameTracker
@@ -49,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = card["input_size"]
     settings = Settings.from_config(config)
     tracker = FrameTracker(config.lost_after)
+    answerer = Answerer()
 
     def segment(rgb: np.ndarray) -> np.ndarray:
         return model.predict(prepare_input(rgb, size)[np.newaxis], verbose=0)[0]
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ProtocolError as error:
             logger.warning("Rejected sensor_frame from %s: %s", sid, error)
             return
-        for event in tracker.update(result.detection, result.frame.timestamp).events:
+        for event in answerer.answer(tracker.update(result.detection, result.frame.timestamp)):
             sio.emit(event.name, event.data, to=sid)
 
     sio.on(SENSOR_FRAME, handle_sensor_frame)

@@ -1,13 +1,12 @@
 """``python -m follower.replay FLIGHT MODEL [--json OUT]``: a flight through the follower's pipeline, in process.
 
-The same decode → segment → locate → decide path as the server (`follower.pipeline.process_frame` and the
-same tracker, `follower.tracking`), without sockets: every frame is processed, in order, so the events are
-deterministic. The summary is that of ``python -m sim_bridge.replay`` (`sim_bridge.summary`), its latency the
-time the pipeline took per frame, plus ``frames_per_s`` (frames over the pipeline's total time),
+The same decode → segment → locate → decide → answer path as the server (`follower.pipeline.process_frame`, the
+same tracker, `follower.tracking`, and `follower.answers`), without sockets: every frame is processed, in order,
+so the events are deterministic. The summary is that of ``python -m sim_bridge.replay`` (`sim_bridge.summary`),
+its latency the time the pipeline took per frame, plus ``frames_per_s`` (frames over the pipeline's total time),
 ``frames_rejected`` and ``decisions`` (how many frames the tracker found idle, candidate, confirmed, tracking,
-coasting, holding, lost). Settings come from the ``FOLLOWER_*`` variables, as for the server
-(`follower.config`). Exit status 1, with the reason,
-when the flight or the model cannot be read.
+coasting, holding, lost). Settings come from the ``FOLLOWER_*`` variables, as for the server (`follower.config`).
+Exit status 1, with the reason, when the flight or the model cannot be read.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from follower import config as config_module
+from follower.answers import Answerer
 from follower.pipeline import Segment, Settings, process_frame
 from follower.tracking import KalmanTracker, Tracker, TrackerSettings, make_tracker
 from sim_bridge.flight import Flight, FlightError, read_flight
@@ -33,6 +33,7 @@ def replay(flight: Flight, segment: Segment, settings: Settings, tracker: Tracke
     """Process every frame of ``flight`` with ``segment`` and ``tracker`` (default: a new `KalmanTracker`); the
     summary of the events the server would send."""
     tracker = tracker or KalmanTracker()
+    answerer = Answerer()
     decisions: Counter = Counter()
     responses: list[Response] = []
     rejected = 0
@@ -46,7 +47,7 @@ def replay(flight: Flight, segment: Segment, settings: Settings, tracker: Tracke
             continue
         decision = tracker.update(result.detection, result.frame.timestamp)
         decisions[decision.status.value] += 1
-        events = decision.events
+        events = answerer.answer(decision)
         elapsed = time.perf_counter() - start
         busy_s += elapsed
         responses.extend(Response(frame.index, event.name, event.data, elapsed) for event in events)

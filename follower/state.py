@@ -2,7 +2,8 @@
 per simulator connection).
 
 A `FollowerState` holds its connection's newest waiting frame (a single slot: a newer frame replaces a waiting
-one, which is dropped and counted; nothing queues), its tracker (`follower.tracking`) and last decision, and its
+one, which is dropped and counted; nothing queues), its tracker (`follower.tracking`) and last decision, the
+`follower.answers.Answerer` that turns decisions into events and numbers the connection's box markers, and its
 counters, which it also adds to the process-wide `Totals` (with the latencies since the last statistics line).
 It writes the follower's log lines: "Target found!", "Target switched", "Target lost!", rate-limited warnings
 for rejected frames. Time comes from ``clock`` (seconds, monotonic) so tests can drive it.
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from follower.answers import Answerer
 from follower.pipeline import FrameResult
 from follower.tracking import Decision, KalmanTracker, Mode, Status, Tracker
 from sim_bridge.protocol import Event, ProtocolError
@@ -136,6 +138,7 @@ class FollowerState:
     ) -> None:
         self.clock = clock
         self.tracker = tracker or KalmanTracker()
+        self.answerer = Answerer()
         self.totals = totals or Totals(clock)
         self.last_decision: Decision | None = None
         self.counts: Counter = Counter(dict.fromkeys((*FRAME_COUNTERS, *TRACKER_COUNTERS), 0))
@@ -171,9 +174,10 @@ class FollowerState:
         return pending
 
     def complete(self, pending: Pending, result: FrameResult) -> list[Event]:
-        """Decide on a processed frame: the events to send back to ``pending.sid``."""
+        """Decide on a processed frame: the events to send back to ``pending.sid`` (`follower.answers`)."""
         detection = result.detection
         decision = self.tracker.update(detection, result.frame.timestamp)
+        events = self.answerer.answer(decision)
         self.last_decision = decision
         self._count("processed")
         if detection is not None:
@@ -201,7 +205,7 @@ class FollowerState:
             logger.info("Target lost! after %d frames without it", decision.misses)
         self.last_latency_s = self.clock() - pending.received
         self.totals.latency(self.last_latency_s)
-        return decision.events
+        return events
 
     def reject(self, pending: Pending, error: ProtocolError) -> None:
         """Count a frame that failed validation and warn about it (rate-limited per kind and field)."""

@@ -1,10 +1,12 @@
-"""From detections to the simulator's events, frame after frame: the trackers, without I/O.
+"""From detections to decisions, frame after frame: the trackers, without I/O.
 
 Both trackers take the pipeline's `Detection` of each processed frame (or None) with the frame's timestamp and
-return a `Decision`: the events to send, and what the tracker made of the frame (its `Status`).
+return a `Decision`: what the tracker made of the frame (its `Status`), the position to send the simulator (or
+None) and whether the target was found or lost. They know nothing of the wire: `follower.answers` turns each
+decision into the simulator's events (``object_detected`` and a box marker for a position, ``object_lost``).
 
-- ``none``, `FrameTracker`: the original follower, frame by frame. Every detection is sent (``object_detected``
-  and a box marker); the first one after PATROL switches to FOLLOW.
+- ``none``, `FrameTracker`: the original follower, frame by frame. Every detection is sent; the first one after
+  PATROL switches to FOLLOW.
 - ``kalman`` (the default), `KalmanTracker`: a target is a `Track`, a Kalman filter on its ground position.
   A detection becomes a candidate; the drone follows it only once it is confirmed, and then gets the filtered
   position, held through short misses.
@@ -54,8 +56,6 @@ from filterpy.stats import mahalanobis
 
 from follower.config import TRACKERS, FollowerConfig
 from follower.pipeline import Detection
-from sim_bridge import protocol
-from sim_bridge.protocol import Event
 
 FRAME_INTERVAL_S = 0.2  # the simulator's 5 frames/s: the step when the timestamps do not increase
 MAX_STEP_S = 1.0  # a longer gap between timestamps (a paused simulator) is predicted as this
@@ -94,11 +94,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Decision:
-    """One frame's outcome: the events to send, the status, the position sent (or None), the frames in a row
-    without a detection of the followed target, whether the detection fell outside the followed target's gate
-    (``outlier``), and the candidates after the frame."""
+    """One frame's outcome: the status, the position to send (or None: nothing, or ``object_lost`` when
+    `lost`), the frames in a row without a detection of the followed target, whether the detection fell outside
+    the followed target's gate (``outlier``), and the candidates after the frame."""
 
-    events: list[Event]
     status: Status = Status.IDLE
     position: tuple[float, float, float] | None = None
     misses: int = 0
@@ -115,8 +114,13 @@ class Decision:
         """Whether this frame switched back to PATROL."""
         return self.status is Status.LOST
 
+    @property
+    def mode(self) -> Mode:
+        """The mode after this frame."""
+        return Mode.PATROL if self.status in (Status.IDLE, Status.CANDIDATE, Status.LOST) else Mode.FOLLOW
+
     def to_json(self) -> dict[str, Any]:
-        """The decision as a flight's ``decision`` line records it (events apart)."""
+        """The decision as a flight's ``decision`` line records it."""
         return {
             "status": self.status.value,
             "position": None if self.position is None else list(self.position),
@@ -225,8 +229,8 @@ class Track:
 
 
 class Tracker:
-    """What the trackers share: the mode, the frames in a row without the target (``misses``), the box markers'
-    ids, and the events they send. Subclasses implement `update`."""
+    """What the trackers share: the mode, the frames in a row without the target (``misses``), and the decisions
+    that send a position or lose the target. Subclasses implement `update`."""
 
     name = ""
 
@@ -234,7 +238,6 @@ class Tracker:
         self.lost_after = lost_after
         self.mode = Mode.PATROL
         self.misses = 0
-        self.next_marker_id = 0
 
     def update(self, detection: Detection | None, t: float) -> Decision:
         """Advance by one processed frame: its detection (or None) and its timestamp (s)."""
@@ -250,19 +253,16 @@ class Tracker:
         self.mode, self.misses = Mode.PATROL, 0
 
     def _send(self, position: Any, status: Status, outlier: bool = False) -> Decision:
-        """``object_detected`` at ``position`` and a fresh box marker there; a confirmation switches to FOLLOW."""
+        """Send ``position`` (x, y, z); a confirmation switches to FOLLOW."""
         if status is Status.CONFIRMED:
             self.mode = Mode.FOLLOW
-        coords = [float(c) for c in position]
-        marker = protocol.create_box_marker(self.next_marker_id, coords)
-        self.next_marker_id += 1
-        events = [protocol.object_detected(coords), marker]
-        return Decision(events, status, tuple(coords), self.misses, outlier, self.candidates)
+        coords = tuple(float(c) for c in position)
+        return Decision(status, coords, self.misses, outlier, self.candidates)
 
     def _lose(self, outlier: bool = False) -> Decision:
-        """``object_lost``, back to PATROL."""
+        """The target is lost: back to PATROL."""
         self.mode = Mode.PATROL
-        return Decision([protocol.object_lost()], Status.LOST, None, self.misses, outlier, self.candidates)
+        return Decision(Status.LOST, None, self.misses, outlier, self.candidates)
 
 
 class FrameTracker(Tracker):
@@ -279,7 +279,7 @@ class FrameTracker(Tracker):
         self.misses += 1
         if self.mode is Mode.FOLLOW and self.misses > self.lost_after:
             return self._lose()
-        return Decision([], Status.HOLDING if self.mode is Mode.FOLLOW else Status.IDLE, None, self.misses)
+        return Decision(Status.HOLDING if self.mode is Mode.FOLLOW else Status.IDLE, None, self.misses)
 
 
 class KalmanTracker(Tracker):
@@ -325,7 +325,7 @@ class KalmanTracker(Tracker):
         if followed is not None:
             return self._follow(followed, outlier)
         status = Status.IDLE if matched is None else Status.CANDIDATE
-        return Decision([], status, None, 0, False, self.candidates)  # no followed target to miss
+        return Decision(status, None, 0, False, self.candidates)  # no followed target to miss
 
     def reset(self) -> None:
         """Back to PATROL without events, forgetting the followed target and the candidates."""
@@ -333,7 +333,7 @@ class KalmanTracker(Tracker):
         self.track, self._candidates = None, []
 
     def _follow(self, followed: Track, outlier: bool) -> Decision:
-        """The events of a frame while following: the filtered position, a coasted one, nothing, or lost."""
+        """A frame while following: send the filtered position, a coasted one, nothing, or lose the target."""
         self.misses = followed.misses
         if self.misses == 0:
             return self._send(followed.position, Status.TRACKING)
@@ -342,7 +342,7 @@ class KalmanTracker(Tracker):
             return self._lose(outlier)
         if self.misses <= self.settings.coast_frames:
             return self._send(followed.position, Status.COASTING, outlier)
-        return Decision([], Status.HOLDING, None, self.misses, outlier, self.candidates)
+        return Decision(Status.HOLDING, None, self.misses, outlier, self.candidates)
 
     def _nearest_candidate(self, detection: Detection) -> Track | None:
         """The candidate nearest to a detection (Mahalanobis) among those whose gate holds it, or None."""

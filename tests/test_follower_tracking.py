@@ -20,7 +20,6 @@ from follower.tracking import (
     make_tracker,
     time_step,
 )
-from sim_bridge import protocol
 
 DT = 0.2  # 5 frames/s
 MODEL = {"noise_m": 0.1, "noise_per_m": 0.02, "accel_noise": 1.0, "gate": 0.99}  # gate sizes the tests rely on
@@ -53,18 +52,16 @@ def following(**settings) -> KalmanTracker:
 def test_frame_tracker_found_markers_and_lost_after_more_than_six_misses():
     tracker = FrameTracker(lost_after=6)
     first = tracker.update(seen(1.0))
-    assert first.found and tracker.mode is Mode.FOLLOW
-    assert [event.name for event in first.events] == ["object_detected", "create_box_marker"]
-    assert first.events[1].data["pose"][:3] == first.events[0].data["coords"] == [1.0, 0.0, 0.9]
+    assert first.found and tracker.mode is first.mode is Mode.FOLLOW
+    assert first.position == (1.0, 0.0, 0.9) and all(type(c) is float for c in first.position)
     second = tracker.update(seen(2.0))
-    assert not second.found and second.status is Status.TRACKING
-    assert second.events[1].data["id"] == first.events[1].data["id"] + 1
+    assert not second.found and second.status is Status.TRACKING and second.position == (2.0, 0.0, 0.9)
     for _ in range(6):
         decision = tracker.update(None)
-        assert decision.events == [] and not decision.lost and decision.status is Status.HOLDING
+        assert decision.position is None and not decision.lost and decision.status is Status.HOLDING
     decision = tracker.update(None)
-    assert decision.lost and decision.events == [protocol.object_lost()] and tracker.mode is Mode.PATROL
-    assert tracker.update(None).events == []  # lost only once
+    assert decision.lost and decision.position is None and tracker.mode is decision.mode is Mode.PATROL
+    assert not tracker.update(None).lost  # lost only once
     assert tracker.update(seen(3.0)).found  # and found again
 
 
@@ -185,19 +182,17 @@ def test_two_detections_in_three_frames_within_one_gate_confirm(sequence, expect
     tracker = KalmanTracker()
     decisions = run(tracker, sequence)
     assert statuses(decisions) == expected
-    assert all(decision.events == [] for decision in decisions if decision.status is not Status.CONFIRMED)
+    assert all(decision.position is None for decision in decisions if decision.status is not Status.CONFIRMED)
 
 
 def test_confirmation_sends_the_filtered_position_once_found():
     tracker = KalmanTracker()
     candidate = tracker.update(seen(5.0, 1.0, 0.8), 0.0)
-    assert candidate.events == [] and candidate.candidates[0].hits == 1 and tracker.mode is Mode.PATROL
+    assert candidate.position is None and candidate.candidates[0].hits == 1 and tracker.mode is Mode.PATROL
     confirmed = tracker.update(seen(5.2, 1.0, 1.0), DT)
-    assert confirmed.found and tracker.mode is Mode.FOLLOW and not confirmed.candidates
-    assert [event.name for event in confirmed.events] == ["object_detected", "create_box_marker"]
-    x, y, z = confirmed.events[0].data["coords"]
+    assert confirmed.found and tracker.mode is confirmed.mode is Mode.FOLLOW and not confirmed.candidates
+    x, y, z = confirmed.position
     assert 5.0 < x < 5.2 and y == pytest.approx(1.0) and z == pytest.approx(0.9)  # filtered; mean height
-    assert confirmed.events[1].data["pose"][:3] == confirmed.events[0].data["coords"]
 
 
 def test_one_of_one_confirms_at_once_and_three_of_three_needs_three():
@@ -214,9 +209,10 @@ def test_coasting_then_holding_then_lost():
     decisions = run(tracker, [None] * 8, start=2)
     assert statuses(decisions) == ["coasting"] * 3 + ["holding"] * 3 + ["lost", "idle"]
     assert [d.misses for d in decisions[:7]] == [1, 2, 3, 4, 5, 6, 7]
-    assert all(d.events[0].name == "object_detected" for d in decisions[:3])
-    assert decisions[6].events == [protocol.object_lost()] and tracker.mode is Mode.PATROL
-    assert all(d.events == [] for d in decisions[3:6] + decisions[7:])
+    assert all(d.position is not None for d in decisions[:3])
+    assert decisions[6].lost and tracker.mode is Mode.PATROL
+    assert all(d.position is None and not d.lost for d in decisions[3:6] + decisions[7:])
+    assert [d.mode for d in decisions] == [Mode.FOLLOW] * 6 + [Mode.PATROL] * 2
 
 
 def test_coasting_sends_the_prediction_of_a_moving_target():
@@ -234,7 +230,7 @@ def test_an_occlusion_of_up_to_three_frames_keeps_follow(hidden):
     tracker = following()
     decisions = run(tracker, [None] * hidden + [seen(10.1)] + [None] * 2, start=2)
     assert statuses(decisions) == ["coasting"] * hidden + ["tracking", "coasting", "coasting"]
-    assert all(d.events and d.events[0].name == "object_detected" for d in decisions)
+    assert all(d.position is not None for d in decisions)
     assert tracker.mode is Mode.FOLLOW
 
 
@@ -243,7 +239,7 @@ def test_a_target_confirmed_elsewhere_replaces_the_unseen_followed_one():
     decisions = run(tracker, [seen(30.0)] * 3, start=2)
     assert statuses(decisions) == ["coasting", "switched", "tracking"]
     assert decisions[0].outlier and decisions[1].outlier and not decisions[2].outlier
-    assert decisions[1].events[0].data["coords"][0] == pytest.approx(30.0)
+    assert decisions[1].position[0] == pytest.approx(30.0)
     assert tracker.mode is Mode.FOLLOW and not any(d.found or d.lost for d in decisions)
 
 
@@ -251,7 +247,7 @@ def test_a_lost_target_is_forgotten_and_found_again():
     tracker = following(coast_frames=0, lost_after=2)
     decisions = run(tracker, [None, None, None, seen(30.0), seen(30.0)], start=2)
     assert statuses(decisions) == ["holding", "holding", "lost", "candidate", "confirmed"]
-    assert decisions[4].events[0].data["coords"][0] == pytest.approx(30.0)
+    assert decisions[4].position[0] == pytest.approx(30.0)
 
 
 def test_reset_forgets_everything():
