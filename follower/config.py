@@ -26,6 +26,9 @@ from typing import Any, TypeVar
 
 from sim_bridge.protocol import MAX_IMAGE_SIDE
 
+if typing.TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 ENV_PREFIX = "FOLLOWER_"
 MAX_PING_INTERVAL_S = 2.0
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -34,7 +37,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRACKERS = ("kalman", "none")
 RUNTIMES = ("keras", "openvino")  # what can run the network; RUNTIME also takes "auto"
 
-Part = TypeVar("Part")
+Part = TypeVar("Part", bound="DataclassInstance")
 
 
 class ConfigError(ValueError):
@@ -205,7 +208,7 @@ class FollowerConfig:
     names: InitVar[Mapping[str, str] | None] = None
 
     def __post_init__(self, names: Mapping[str, str] | None) -> None:
-        problems = [(spec.key, spec.check.expected) for spec in SETTINGS.values() if not spec.accepts(self)]
+        problems = [(spec.key, expected) for spec in SETTINGS.values() if (expected := spec.rejects(self))]
         problems += [(key, expected) for key, holds, expected in self.cross_checks() if not holds]
         if problems:
             key, expected = problems[0]
@@ -251,13 +254,17 @@ class Setting:
         """``FOLLOWER_PORT``."""
         return ENV_PREFIX + self.key
 
-    def accepts(self, config: FollowerConfig) -> bool:
-        """Whether this setting's value in ``config`` passes its check (None, a derived default, always does)."""
+    def rejects(self, config: FollowerConfig) -> str | None:
+        """What this setting's value in ``config`` must be, when it fails its check; else None (as does None, a
+        derived default)."""
         value = getattr(config, self.name)
-        return self.check is None or value is None or self.check.holds(value)
+        if self.check is None or value is None or self.check.holds(value):
+            return None
+        return self.check.expected
 
     def convert(self, value: Any, name: str) -> Any:
         """``value`` converted to this setting's type, or ConfigError naming the setting as ``name``."""
+        converted: Any
         try:
             if self.kind is bool:
                 converted = value if isinstance(value, bool) else BOOLEANS[str(value).strip().lower()]

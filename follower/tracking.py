@@ -256,8 +256,8 @@ class Tracker:
         """Send ``position`` (x, y, z); a confirmation switches to FOLLOW."""
         if status is Status.CONFIRMED:
             self.mode = Mode.FOLLOW
-        coords = tuple(float(c) for c in position)
-        return Decision(status, coords, self.misses, outlier, self.candidates)
+        x, y, z = (float(c) for c in position)
+        return Decision(status, (x, y, z), self.misses, outlier, self.candidates)
 
     def _lose(self, outlier: bool = False) -> Decision:
         """The target is lost: back to PATROL."""
