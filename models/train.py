@@ -2,6 +2,7 @@
 
     python -m models.train --train DIR[:WEIGHT] [--train DIR2[:WEIGHT] ...] --val DIR [--val DIR2 ...]
                            --arch fcn4 --out weights/NAME [options]
+    python -m models.train --recipe models/recipes/NAME.toml [options that override the recipe's]
 
 Backend-agnostic Keras 3: the same command trains with KERAS_BACKEND=tensorflow, jax or torch, on the GPU the
 backend sees or on the CPU. Training draws from the union of every --train folder, each image of a folder
@@ -11,7 +12,7 @@ epoch is kept as ``NAME.keras`` with its card ``NAME.card.json``. Interrupted ru
 --init warm-starts from existing weights: the whole model, or, with --arch, a new architecture that takes every
 layer whose name and weight shapes match (say the encoder of a model with wider decoders). Also written:
 ``NAME.history.csv``, ``NAME.loss.png`` (the curves), TensorBoard logs in ``NAME.logs/`` when TensorFlow is
-installed.
+installed. The options are the fields of `models.train_config.TrainConfig`; a recipe is a TOML file of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import csv
 import datetime
 import importlib.util
 import math
+import os
 import shutil
 import sys
 import time
@@ -32,16 +34,17 @@ import numpy as np
 
 from models import store
 from models.architecture import build_fcn, resolve_arch
-from models.augment import Augmenter, collect_targets, parse_augmentations
+from models.augment import Augmenter, collect_targets
 from models.dataset import Dataset, DatasetError, combine, load_dataset
 from models.devices import describe_devices
 from models.distill import Distiller
 from models.evaluate import EvalSet, load_eval_sets, predict, score_sets, size_figures
 from models.files import write_atomically
-from models.imaging import NUM_CLASSES, TARGET_CLASS, scale_input
+from models.imaging import TARGET_CLASS, scale_input
 from models.losses import SegmentationLoss
 from models.scoring import PRESENCE_PIXELS
 from models.sizes import is_far, target_areas
+from models.train_config import SCHEDULES, TrainConfig, default, load_recipe, with_options
 
 CLASS_NAMES = ("background", "other people", "target")
 LR_FLOOR = 0.05  # the cosine schedules end at this fraction of --lr
@@ -49,24 +52,6 @@ SELECTION_RULE = (
     "the mean of the final_scores of every validation folder (--val, in order, then --val-far); each final_score "
     "counts a missed target and a false positive alike in its weight TP / (TP + FP + FN)"
 )
-
-
-@dataclass(frozen=True)
-class TrainSource:
-    """A --train folder and how many times a pass each of its images is drawn."""
-
-    path: Path
-    weight: int = 1
-
-
-def parse_source(text: str) -> TrainSource:
-    """``DIR`` or ``DIR:WEIGHT`` (a whole number of draws a pass, 1 or more), for --train."""
-    folder, _, weight = text.rpartition(":")
-    if not folder or not weight.isdigit():
-        return TrainSource(Path(text))
-    if int(weight) < 1:
-        raise argparse.ArgumentTypeError(f"the weight of {folder!r} must be 1 or more. Received: {weight}")
-    return TrainSource(Path(folder), int(weight))
 
 
 @dataclass
@@ -329,23 +314,23 @@ def versions() -> dict:
     return found
 
 
-def build_or_load(args) -> tuple[keras.Model, str]:
+def build_or_load(config: TrainConfig) -> tuple[keras.Model, str]:
     """The model to train and its spec string: a new one for --arch, the --init weights, or both (a transfer)."""
-    if not args.init:
-        arch = args.arch or "fcn4"
-        return build_fcn(arch, args.input_size), resolve_arch(arch)
-    source, card = store.load(args.init)
-    if not args.arch:
-        if card.get("input_size", args.input_size) != args.input_size:
+    if not config.init:
+        arch = config.arch or "fcn4"
+        return build_fcn(arch, config.input_size), resolve_arch(arch)
+    source, card = store.load(config.init)
+    if not config.arch:
+        if card.get("input_size", config.input_size) != config.input_size:
             raise ValueError(
-                f"--init {args.init} has input size {card['input_size']}, not --input-size {args.input_size}; "
+                f"--init {config.init} has input size {card['input_size']}, not --input-size {config.input_size}; "
                 "give --arch to transfer its weights to another input size"
             )
         return source, card.get("spec", card.get("arch", "unknown"))
-    model = build_fcn(args.arch, args.input_size)
+    model = build_fcn(config.arch, config.input_size)
     copied = transfer_weights(source, model)
-    print(f"Warm start from {args.init}: {len(copied)} of {len(model.layers)} layers copied ({', '.join(copied)})")
-    return model, resolve_arch(args.arch)
+    print(f"Warm start from {config.init}: {len(copied)} of {len(model.layers)} layers copied ({', '.join(copied)})")
+    return model, resolve_arch(config.arch)
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
@@ -363,7 +348,7 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
     return copied
 
 
-def init_at_size(path: str, size: int) -> keras.Model:
+def init_at_size(path: str | os.PathLike, size: int) -> keras.Model:
     """The saved model at ``path`` (--init, --teacher) at ``size`` x ``size`` input: as loaded, or rebuilt from its
     card's spec with its weights."""
     source, card = store.load(path)
@@ -376,14 +361,14 @@ def init_at_size(path: str, size: int) -> keras.Model:
     return model
 
 
-def with_teacher(model: keras.Model, args: argparse.Namespace) -> keras.Model:
+def with_teacher(model: keras.Model, config: TrainConfig) -> keras.Model:
     """The model to fit: ``model`` itself, or with --teacher a `Distiller` around it, built."""
-    if not args.teacher:
+    if not config.teacher or config.teacher_weight is None:
         return model
-    teacher = init_at_size(args.teacher, args.input_size)
-    distiller = Distiller(model, teacher, 1.0 if args.distill_weight is None else args.distill_weight)
-    distiller(np.zeros((1, args.input_size, args.input_size, 3), np.float32))  # built, for BackupAndRestore
-    print(f"Distilling from {args.teacher} (weight {distiller.weight:g})")
+    teacher = init_at_size(config.teacher, config.input_size)
+    distiller = Distiller(model, teacher, config.teacher_weight)
+    distiller(np.zeros((1, config.input_size, config.input_size, 3), np.float32))  # built, for BackupAndRestore
+    print(f"Distilling from {config.teacher} (weight {distiller.weight:g})")
     return distiller
 
 
@@ -399,80 +384,83 @@ def mine_hard_negatives(model: keras.Model, data: Dataset) -> np.ndarray:
     return negatives[np.concatenate(found)]
 
 
-def sampling_pool(args: argparse.Namespace, data: Dataset, weights: np.ndarray) -> np.ndarray:
+def sampling_pool(config: TrainConfig, data: Dataset, weights: np.ndarray) -> np.ndarray:
     """The image indices of one pass over the union of the --train folders: each image as many times as its
     folder's weight (``weights``, one per image), times ``--far-repeat`` for far targets and
     ``--hard-negative-repeat`` for the --init model's false positives."""
     groups = [np.repeat(np.arange(len(data)), weights)]
-    if args.far_repeat > 1:
+    if config.far_repeat > 1:
         far = np.flatnonzero(is_far(target_areas(data.classes)))
-        print(f"Far targets (4-100 px at 256): {len(far)} training images, drawn {args.far_repeat}x")
-        groups += [np.repeat(far, weights[far])] * (args.far_repeat - 1)
-    if args.hard_negative_repeat > 1:
-        if not args.init:
-            raise ValueError("--hard-negative-repeat mines with the --init model; give --init")
-        hard = mine_hard_negatives(init_at_size(args.init, args.input_size), data)
-        print(f"Hard negatives: {args.init} finds a target in {len(hard)} training images without one, drawn "
-              f"{args.hard_negative_repeat}x")  # fmt: skip
-        groups += [np.repeat(hard, weights[hard])] * (args.hard_negative_repeat - 1)
+        print(f"Far targets (4-100 px at 256): {len(far)} training images, drawn {config.far_repeat}x")
+        groups += [np.repeat(far, weights[far])] * (config.far_repeat - 1)
+    if config.hard_negative_repeat > 1 and config.init:
+        hard = mine_hard_negatives(init_at_size(config.init, config.input_size), data)
+        print(f"Hard negatives: {config.init} finds a target in {len(hard)} training images without one, drawn "
+              f"{config.hard_negative_repeat}x")  # fmt: skip
+        groups += [np.repeat(hard, weights[hard])] * (config.hard_negative_repeat - 1)
     return np.concatenate(groups)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    """The config the command line describes: --recipe's with the options given overriding its fields, or the
+    options alone (the defaults: `TrainConfig`'s)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train", description=__doc__.split("\n")[0], argument_default=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        help="a TOML file of these options (models/recipes/, docs/training.md); the options given here override "
+        "its fields, a list (--train, --val) as a whole",
+    )
     parser.add_argument(
         "--train",
-        type=parse_source,
         action="append",
-        required=True,
         help="training folder (images/, masks/), optionally DIR:WEIGHT to draw its images WEIGHT times a pass; "
         "give it several times to train on the union",
     )
     parser.add_argument(
         "--val",
-        type=Path,
         action="append",
         help="validation folder, several times for several: the mean of their scores selects the best epoch",
     )
     parser.add_argument(
-        "--val-far", type=Path, help="far-target check set (models.farset): selection weighs it as much as a --val"
+        "--val-far", help="far-target check set (models.farset): selection weighs it as much as a --val"
     )
     parser.add_argument(
         "--arch",
         help="preset (fcn1..fcn5, deep4, deep5, slim5) or spec string such as e32,e64,c128,d64,d32 (default fcn4)",
     )
-    parser.add_argument("--input-size", type=int, default=160)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--input-size", type=int, help=f"default {default('input_size')}")
+    parser.add_argument("--epochs", type=int, help=f"default {default('epochs')}")
+    parser.add_argument("--batch-size", type=int, help=f"default {default('batch_size')}")
+    parser.add_argument("--lr", type=float, help=f"default {default('lr')}")
     parser.add_argument(
         "--schedule",
-        choices=("cosine", "cosine-time", "constant"),
-        default="cosine",
-        help="cosine decay over the planned epochs, over --time-limit seconds (cosine-time), or none",
+        choices=SCHEDULES,
+        help="cosine decay over the planned epochs (the default), over --time-limit seconds (cosine-time), or none",
     )
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training data")
-    parser.add_argument("--augment", default="all", help="comma list of shift,zoom,flip,color,paste; all; none")
-    parser.add_argument("--far-repeat", type=int, default=1, help="draw images with a far target N times a pass")
+    parser.add_argument("--augment", help="comma list of shift,zoom,flip,color,paste; all (the default); none")
+    parser.add_argument("--far-repeat", type=int, help="draw images with a far target N times a pass")
     parser.add_argument(
-        "--hard-negative-repeat", type=int, default=1, help="draw the --init model's false positives N times a pass"
+        "--hard-negative-repeat", type=int, help="draw the --init model's false positives N times a pass"
     )
-    parser.add_argument("--class-weights", default="1,1,1", help="cross-entropy weight per class, e.g. 1,1,3")
-    parser.add_argument("--dice", type=float, default=0.0, help="weight of the target Dice term")
+    parser.add_argument("--class-weights", help="cross-entropy weight per class, e.g. 1,1,3 (default 1,1,1)")
+    parser.add_argument("--dice", type=float, help="weight of the target Dice term (default 0)")
     parser.add_argument(
         "--dice-per-image",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="the Dice term per image with the target, not over the batch: far targets count as much as near ones",
     )
     parser.add_argument(
         "--dice-empty",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="with --dice-per-image, images without the target are scored too: 1 - 1 / (1 + the target mass predicted)",
     )
     parser.add_argument(
         "--presence",
         type=float,
-        default=0.0,
         help="weight of the per-image presence term: the score's found / false-positive decision (models.losses)",
     )
     parser.add_argument("--init", help="warm start from these weights")
@@ -482,127 +470,109 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--distill-weight", type=float, help="weight of the teacher's cross-entropy term (default 1 with --teacher)"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="augmentation workers")
-    parser.add_argument("--threads", action="store_true", help="augment in threads instead of processes")
+    parser.add_argument("--seed", type=int, help=f"default {default('seed')}")
+    parser.add_argument("--workers", type=int, help=f"augmentation workers (default {default('workers')})")
+    parser.add_argument(
+        "--threads", action=argparse.BooleanOptionalAction, help="augment in threads instead of processes"
+    )
     parser.add_argument("--time-limit", type=float, help="stop after the epoch that passes this many seconds")
-    parser.add_argument("--save-every", type=int, default=0, help="also keep a snapshot every N epochs")
-    parser.add_argument("--out", type=Path, required=True, help="weights/NAME: writes NAME.keras and its card")
-    return parser.parse_args(argv)
+    parser.add_argument("--save-every", type=int, help="also keep a snapshot every N epochs")
+    parser.add_argument("--out", help="weights/NAME: writes NAME.keras and its card")
+    given = vars(parser.parse_args(argv))
+    recipe = given.pop("recipe", None)
+    if recipe is not None:
+        return load_recipe(recipe, given)
+    missing = [f"--{name}" for name in ("train", "out") if name not in given]
+    if missing:
+        parser.error(f"the following arguments are required without --recipe: {', '.join(missing)}")
+    return with_options(None, given)
 
 
-def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict:
-    """Run training as configured by ``args``; returns the final card. ``extra_callbacks`` run after ours, so
-    their ``on_epoch_end`` sees the epoch's validation scores in the logs (`models.sweep` uses it)."""
-    keras.utils.set_random_seed(args.seed)
-    augmentations = parse_augmentations(args.augment)
-    class_weights = tuple(float(w) for w in args.class_weights.split(","))
-    if len(class_weights) != NUM_CLASSES:
-        raise ValueError(f"--class-weights needs {NUM_CLASSES} numbers. Received: {args.class_weights!r}")
-    if args.dice_empty and not args.dice_per_image:
-        raise ValueError("--dice-empty needs --dice-per-image: the batch's Dice already counts every image")
-    if args.presence < 0:
-        raise ValueError(f"--presence must be 0 or more. Received: {args.presence}")
-    if args.val_far and not args.val:
-        raise ValueError("--val-far needs --val: the selection score is the mean of the two")
-    if args.distill_weight is not None and not args.teacher:
-        raise ValueError("--distill-weight needs --teacher: it weighs the teacher's term")
-    if args.schedule == "cosine-time" and not args.time_limit:
-        raise ValueError("--schedule cosine-time needs --time-limit: the decay runs over that many seconds")
+def train(config: TrainConfig, extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict:
+    """Run training as ``config`` says; returns the final card. ``extra_callbacks`` run after ours, so their
+    ``on_epoch_end`` sees the epoch's validation scores in the logs (`models.sweep` uses it)."""
+    keras.utils.set_random_seed(config.seed)
     print(f"Training with Keras {keras.__version__} on {keras.backend.backend()}, {describe_devices()}")
     started = time.perf_counter()
-    sources = [load_dataset(source.path, args.input_size) for source in args.train]
+    sources = [load_dataset(source.path, config.input_size) for source in config.train]
     data = combine(sources)
-    weights = np.repeat([source.weight for source in args.train], [len(d) for d in sources])
-    checks = [Check(str(folder), load_eval_sets(folder, args.input_size)) for folder in args.val or []]
-    far = Check(str(args.val_far), load_eval_sets(args.val_far, args.input_size)) if args.val_far else None
+    weights = np.repeat([source.weight for source in config.train], [len(d) for d in sources])
+    checks = [Check(str(folder), load_eval_sets(folder, config.input_size)) for folder in config.val]
+    far = Check(str(config.val_far), load_eval_sets(config.val_far, config.input_size)) if config.val_far else None
     print(f"Decoded {len(data)} training images from {len(sources)} folder(s) in {time.perf_counter() - started:.1f} s")
-    model, spec = build_or_load(args)
-    trained = with_teacher(model, args)
-    pool = sampling_pool(args, data, weights)
-    steps = args.steps_per_epoch or math.ceil(len(pool) / args.batch_size)
+    model, spec = build_or_load(config)
+    trained = with_teacher(model, config)
+    pool = sampling_pool(config, data, weights)
+    steps = config.steps_per_epoch or math.ceil(len(pool) / config.batch_size)
+    augmentations = config.augment
     augmenter = Augmenter(augmentations, collect_targets(data.images, data.classes) if "paste" in augmentations else [])
     batches = TrainingBatches(
         data,
-        args.batch_size,
+        config.batch_size,
         steps,
         augmenter,
-        args.seed,
+        config.seed,
         pool,
-        workers=args.workers,
-        use_multiprocessing=not args.threads and args.workers > 1,
+        workers=config.workers,
+        use_multiprocessing=not config.threads and config.workers > 1,
     )
-    lr = args.lr
-    if args.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=LR_FLOOR)
+    lr = config.lr
+    if config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=config.epochs * steps, alpha=LR_FLOOR)
     trained.compile(
         optimizer=keras.optimizers.Adam(lr),
-        loss=SegmentationLoss(class_weights, args.dice, args.dice_per_image, args.dice_empty, args.presence),
+        loss=SegmentationLoss(
+            config.class_weights, config.dice, config.dice_per_image, config.dice_empty, config.presence
+        ),
     )
 
-    out = store.base_path(args.out)
+    out = store.base_path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = out.with_name(out.name + ".ckpt")
     resuming = checkpoint_dir.is_dir()
     previous = store.read_card(out) if resuming else {}
     best = previous.get("selection", previous.get("validation", {}).get("final_score", -1.0))
     card = {
-        "arch": args.arch or spec,
+        "arch": config.arch or spec,
         "spec": spec,
-        "input_size": args.input_size,
+        "input_size": config.input_size,
         "classes": list(CLASS_NAMES),
         "input_scaling": "(x / 255 - 0.5) * 2, PIL bilinear resize",
         "parameters": model.count_params(),
         "training_data": {
-            "train": [describe_data(d, source.weight) for d, source in zip(sources, args.train)],
+            "train": [describe_data(d, source.weight) for d, source in zip(sources, config.train)],
             "pool": len(pool),
         },
-        "validation_data": [str(folder) for folder in args.val or []],
-        "far_check_data": str(args.val_far) if args.val_far else None,
+        "validation_data": [str(folder) for folder in config.val],
+        "far_check_data": str(config.val_far) if config.val_far else None,
         "selection_rule": SELECTION_RULE,
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "schedule": args.schedule,
-            "time_limit": args.time_limit,
-            "steps_per_epoch": steps,
-            "augment": list(augmentations),
-            "far_repeat": args.far_repeat,
-            "hard_negative_repeat": args.hard_negative_repeat,
-            "class_weights": list(class_weights),
-            "dice": args.dice,
-            "dice_per_image": args.dice_per_image,
-            "dice_empty": args.dice_empty,
-            "presence": args.presence,
-            "init": args.init,
-            "teacher": args.teacher,
-            "distill_weight": trained.weight if trained is not model else None,
-            "seed": args.seed,
-        },
+        "hyperparameters": config.hyperparameters(steps),
+        "recipe": config.recipe.card() if config.recipe else None,
         "versions": versions(),
         "trained_on": f"{keras.backend.backend()}: {describe_devices()}",
     }
     history_csv = out.with_name(out.name + ".history.csv")
-    schedule = [CosineOverTime(args.lr, args.time_limit, LR_FLOOR)] if args.schedule == "cosine-time" else []
+    schedule = []
+    if config.schedule == "cosine-time" and config.time_limit:
+        schedule.append(CosineOverTime(config.lr, config.time_limit, LR_FLOOR))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(checkpoint_dir)),
-        Throughput(args.batch_size),
+        Throughput(config.batch_size),
         *schedule,
-        KeepBest(out, card, checks, best, args.save_every, far, student=model),
+        KeepBest(out, card, checks, best, config.save_every, far, student=model),
         keras.callbacks.CSVLogger(str(history_csv), append=resuming),
         LossCurves(history_csv, out.with_name(out.name + ".loss.png")),
     ]
-    if args.time_limit:
-        callbacks.append(TimeLimit(args.time_limit))
+    if config.time_limit:
+        callbacks.append(TimeLimit(config.time_limit))
     if card["versions"]["tensorflow"] and importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(str(out.with_name(out.name + ".logs"))))
     callbacks += extra_callbacks or []
     print(
-        f"{'Resuming' if resuming else 'Starting'} {spec} at {args.input_size}px: {model.count_params()} "
-        f"parameters, {steps} steps of {args.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"
+        f"{'Resuming' if resuming else 'Starting'} {spec} at {config.input_size}px: {model.count_params()} "
+        f"parameters, {steps} steps of {config.batch_size} per epoch, augment {','.join(augmentations) or 'none'}"
     )
-    trained.fit(batches, epochs=args.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    trained.fit(batches, epochs=config.epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     final = store.read_card(out)
     print(
@@ -612,9 +582,8 @@ def train(args: argparse.Namespace, extra_callbacks: list[keras.callbacks.Callba
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        train(args)
+        train(parse_args(argv))
     except (DatasetError, store.ModelLoadError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

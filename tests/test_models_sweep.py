@@ -24,7 +24,7 @@ optuna = pytest.importorskip("optuna", reason="the sweep extra is not installed:
 from models.sweep import study as studies  # noqa: E402
 from models.sweep.cli import main  # noqa: E402
 from models.sweep.space import SpaceError, load_space  # noqa: E402
-from models.sweep.trial import should_prune  # noqa: E402
+from models.sweep.trial import TrialSetup, should_prune, trial_config  # noqa: E402
 from models.sweep.workers import SweepConfig, run_worker, thread_shares  # noqa: E402
 
 TINY_SPACE = """
@@ -229,6 +229,8 @@ def test_bad_input_is_named(sweep_dirs, capsys):
         ("schedule = 'linear'", "invalid choice: 'linear'"),
         ("lr = { low = 0.1, high = 0.01 }", "low < high"),
         ("out = 'x'", "unknown key 'out'"),
+        ("hard_negative_repeat = { low = 1, high = 3 }", "give --init"),  # a trial's config would be refused
+        ("class_weights = ['1,1,2', '1,2']", "class_weights: 3 numbers needed"),
     ):
         space.write_text(text)
         with pytest.raises(SpaceError, match=complaint):
@@ -243,6 +245,17 @@ def test_bad_input_is_named(sweep_dirs, capsys):
 def test_load_space_reads_the_default_space():
     space = load_space()
     assert "slim5" in space.choices["arch"] and space.ranges["lr"]["log"]
+
+
+def test_a_trials_config_is_the_sweeps_folders_with_the_trials_options(tmp_path):
+    """Each value is checked with the fixed ones: cosine-time needs the time limit the space fixes."""
+    (tmp_path / "space.toml").write_text("schedule = 'cosine-time'\ntime_limit = 60\nclass_weights = ['1,1,2']\n")
+    space = load_space(tmp_path / "space.toml")
+    options = space.suggest(optuna.create_study().ask())
+    setup = TrialSetup(tmp_path / "train", tmp_path / "val", None, "s", "sqlite://", tmp_path, space, threads=3)
+    config = trial_config(setup, options, tmp_path / "s" / "trial-0" / "model")
+    assert (config.schedule, config.time_limit, config.class_weights) == ("cosine-time", 60.0, (1.0, 1.0, 2.0))
+    assert (config.train[0].path, config.val, config.workers, config.threads) == (setup.train, (setup.val,), 3, True)
 
 
 def test_pruning_compares_with_trials_at_most_as_slow_at_the_same_epoch():

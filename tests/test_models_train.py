@@ -1,7 +1,8 @@
 """A few training steps on tiny data: the loss falls, checkpoints are written and resumed."""
 
-import argparse
 import csv
+import hashlib
+import re
 from pathlib import Path
 
 import cv2
@@ -13,19 +14,20 @@ from models import build_fcn, store, train
 from models.augment import Augmenter, collect_targets, parse_augmentations, paste_target, shift, zoom
 from models.dataset import Dataset
 from models.imaging import TARGET_CLASS
+from models.train_config import TrainConfig, TrainSource, parse_source
 
 
 def run_training(tmp_path, *extra):
     """Train the tiny model; a warm start (--init) without its own --arch keeps the architecture of its weights."""
     arch = [] if "--init" in extra and "--arch" not in extra else ["--arch", "e8,c8,d8"]
-    args = train.parse_args(
+    config = train.parse_args(
         [
             "--train", str(tmp_path / "train"), "--val", str(tmp_path / "val"), *arch,
             "--input-size", "32", "--batch-size", "4", "--lr", "0.02", "--schedule", "constant",
             "--workers", "1", "--out", str(tmp_path / "out" / "tiny"), *extra,
         ]
     )  # fmt: skip
-    return train.train(args)
+    return train.train(config)
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_loss_falls_and_the_best_model_is_saved_with_its_card(data_dirs):
     history = losses(data_dirs / "out" / "tiny.history.csv")
     assert len(history) == 6 and history[-1] < history[0] * 0.8
     assert (data_dirs / "out" / "tiny.loss.png").stat().st_size > 0
-    assert card["input_size"] == 32 and card["spec"] == "e8,c8,d8"
+    assert card["input_size"] == 32 and card["spec"] == "e8,c8,d8" and card["recipe"] is None
     (source,) = card["training_data"]["train"]
     assert source["images"] == 16 and source["weight"] == 1 and len(source["sha256"]) == 64
     assert card["training_data"]["pool"] == 16 and card["validation_data"] == [str(data_dirs / "val")]
@@ -92,19 +94,84 @@ def test_several_folders_train_as_one_each_drawn_by_its_weight_and_every_val_sel
     assert f"{data_dirs / 'val2'} final_score" in capsys.readouterr().out
 
 
+def test_a_recipe_trains_with_the_options_given_over_it_and_the_card_names_it(data_dirs):
+    recipe = data_dirs / "tiny.toml"
+    recipe.write_text(
+        f'train = ["{data_dirs / "train"}:2"]\nval = "{data_dirs / "val"}"\narch = "e8,c8,d8"\ninput_size = 32\n'
+        'batch_size = 4\nclass_weights = [1, 1, 2]\ndice = 1\ndice-per-image = true\nschedule = "constant"\n'
+        f'workers = 1\nepochs = 5\nout = "{data_dirs / "elsewhere"}"\n'
+    )
+    out = data_dirs / "out" / "recipe"
+    config = train.parse_args(["--recipe", str(recipe), "--epochs", "1", "--no-dice-per-image", "--out", str(out)])
+    assert config.train == (TrainSource(data_dirs / "train", 2),) and config.val == (data_dirs / "val",)
+    assert (config.class_weights, config.epochs, config.dice_per_image, config.out) == ((1.0, 1.0, 2.0), 1, False, out)
+    card = train.train(config)
+    assert card["recipe"] == {
+        "path": str(recipe),
+        "sha256": hashlib.sha256(recipe.read_bytes()).hexdigest(),
+        "overrides": ["epochs", "dice_per_image", "out"],
+    }
+    assert (
+        card["hyperparameters"]["class_weights"] == [1.0, 1.0, 2.0] and card["training_data"]["train"][0]["weight"] == 2
+    )
+    assert not store.card_path(data_dirs / "elsewhere").exists()
+
+
+def test_the_command_line_defaults_are_the_configs():
+    config = train.parse_args(["--train", "data/train", "--out", "weights/x"])
+    assert config == TrainConfig(train=(TrainSource(Path("data/train")),), out=Path("weights/x"))
+    assert (config.input_size, config.epochs, config.lr, config.schedule, config.augment) == (
+        160, 20, 1e-3, "cosine", ("shift", "zoom", "flip", "color", "paste")
+    )  # fmt: skip
+    with pytest.raises(SystemExit):
+        train.parse_args(["--epochs", "1"])  # neither --recipe nor --train and --out
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("learning_rate = 0.1", "unknown option 'learning_rate'"),
+        ('train = "t"\nout = "o"\nepochs = "20"', "epochs must be a whole number. Received: '20'"),
+        ('train = "t:0"\nout = "o"', "the weight of 't' must be 1 or more"),
+        ('train = [{ path = "t", weight = 2 }]', "a config needs out"),
+        (
+            'train = "t"\nout = "o"\nclass_weights = [1, 2]',
+            "class_weights: 3 numbers needed, one per class. Received: [1, 2]",
+        ),
+        ('train = "t"\nout = "o"\nschedule = "cosine-time"', "cosine-time needs --time-limit"),
+        ('train = "t"\nout = "o"\nschedule = "linear"', "invalid choice: 'linear'"),
+        ('train = "t"\nout = "o"\naugment = ["flip", "blur"]', "blur"),
+        ('train = "t"\nout = "o"\narch = "e8,x8"', "Bad block 'x8'"),
+        ('train = "t"\nout = "o"\nval_far = 3', "val_far must be a path. Received: 3"),
+        ('train = "t', "Recipe"),
+    ],
+)
+def test_a_recipe_names_what_is_wrong(tmp_path, text, complaint):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(complaint)) as error:
+        train.parse_args(["--recipe", str(recipe)])
+    assert str(recipe) in str(error.value)
+
+
+def test_a_recipe_that_cannot_be_read_is_named(tmp_path, capsys):
+    assert train.main(["--recipe", str(tmp_path / "missing.toml")]) == 2
+    assert f"Recipe '{tmp_path / 'missing.toml'}'" in capsys.readouterr().err
+
+
 def test_a_train_folder_weight_is_a_whole_number_of_draws(tmp_path):
-    assert train.parse_source("data/train:2") == train.TrainSource(Path("data/train"), 2)
-    assert train.parse_source("data/train") == train.TrainSource(Path("data/train"), 1)
-    assert train.parse_source("data/run:a") == train.TrainSource(Path("data/run:a"), 1)  # not a weight: a path
-    with pytest.raises(argparse.ArgumentTypeError, match="must be 1 or more"):
-        train.parse_source("data/train:0")
+    assert parse_source("data/train:2") == TrainSource(Path("data/train"), 2)
+    assert parse_source("data/train") == TrainSource(Path("data/train"), 1)
+    assert parse_source("data/run:a") == TrainSource(Path("data/run:a"), 1)  # not a weight: a path
+    with pytest.raises(ValueError, match="must be 1 or more"):
+        parse_source("data/train:0")
     classes = np.zeros((3, 32, 32), np.uint8)
     classes[0, 0, 0] = TARGET_CLASS  # 1 pixel of 32 x 32: 64 native pixels, a far target
     classes[1, :4, :4] = TARGET_CLASS  # 16 pixels: 1,024 native pixels, a near one
-    args = argparse.Namespace(far_repeat=2, hard_negative_repeat=1, init=None)
+    config = TrainConfig(train=(TrainSource(tmp_path),), out=tmp_path / "out", far_repeat=2)
     dataset = Dataset(tmp_path, ["a", "b", "c"], np.zeros((3, 32, 32, 3), np.uint8), classes, "")
     # the far image's weight of 2 is doubled by --far-repeat 2: drawn 4 times a pass
-    assert sorted(train.sampling_pool(args, dataset, np.array([2, 1, 1]))) == [0, 0, 0, 0, 1, 2]
+    assert sorted(train.sampling_pool(config, dataset, np.array([2, 1, 1]))) == [0, 0, 0, 0, 1, 2]
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(data_dirs, monkeypatch, capsys):
@@ -249,10 +316,10 @@ def test_far_targets_and_hard_negatives_are_drawn_more_often(data_dirs, capsys):
     data = train.load_dataset(data_dirs / "train", 32)
     negatives = (data.classes == 2).sum(axis=(1, 2)) <= 3
     seeing_targets = constant_model(data_dirs / "target_everywhere", favoured_class=2)
-    args = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
+    config = train.parse_args(["--train", "x", "--out", "y", "--input-size", "32", "--far-repeat", "3",
                              "--init", str(seeing_targets), "--hard-negative-repeat", "2"])  # fmt: skip
     weights = np.full(len(data), 2)  # a folder drawn twice a pass: its far targets and negatives too
-    counts = np.bincount(train.sampling_pool(args, data, weights), minlength=len(data))
+    counts = np.bincount(train.sampling_pool(config, data, weights), minlength=len(data))
     far = train.is_far(train.target_areas(data.classes))
     assert negatives.any() and far.any()
     np.testing.assert_array_equal(counts, 2 * (1 + 2 * far + negatives))  # every negative is a false positive here
@@ -262,8 +329,7 @@ def test_far_targets_and_hard_negatives_are_drawn_more_often(data_dirs, capsys):
     assert len(train.mine_hard_negatives(train.init_at_size(str(seeing_nothing), 32), data)) == 0
     assert train.init_at_size(str(seeing_nothing), 64).input_shape == (None, 64, 64, 3)  # rebuilt from its spec
     with pytest.raises(ValueError, match="give --init"):
-        args = train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"])
-        train.sampling_pool(args, data, weights)
+        train.parse_args(["--train", "x", "--out", "y", "--hard-negative-repeat", "2"])
 
 
 def test_unknown_augmentation_is_named():

@@ -1,6 +1,7 @@
 """The search space of a sweep: a small TOML file over the options of `models.train`.
 
-Each key is a `models.train` option (``input_size`` or ``input-size``), and its value says how a trial sets it:
+Each key is a field of `models.train_config.TrainConfig` (``input_size`` or ``input-size``), as a recipe names
+it, and its value says how a trial sets it:
 
 - a single value (``epochs = 20``): every trial uses it;
 - a list (``arch = ["slim5", "e32,e64,c128,d64,d32"]``): each trial picks one;
@@ -8,26 +9,30 @@ Each key is a `models.train` option (``input_size`` or ``input-size``), and its 
   integers when both bounds are integers; optional ``log`` (sample the logarithm) and ``step``.
 
 The options a sweep sets itself (``train``, ``val``, ``val_far``, ``out``, ``workers``, ``threads``) are not
-allowed. Every value is checked when the file is read: with `models.train`'s own argument parser, and the
-architectures and augmentations with their parsers, so a bad value stops the sweep before any trial runs.
+allowed. Every value is checked when the file is read, as `models.train_config.with_options` reads and checks a
+config: the fixed values together, then each choice and each range's bounds with them, so a bad value (or one
+that needs an option the space does not fix, such as ``hard_negative_repeat`` without ``init``) stops the sweep
+before any trial runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
+
+from models.train_config import TrainConfig, TrainSource, option_types, with_options
 
 DEFAULT_SPACE = Path(__file__).with_name("space.toml")
 SET_BY_SWEEP = frozenset({"train", "val", "val_far", "out", "workers", "threads"})
 RANGE_KEYS = frozenset({"low", "high", "log", "step"})
 SCALARS = (str, int, float)
+PLACEHOLDER = TrainConfig(train=(TrainSource(Path("-")),), out=Path("-"))  # what the sweep sets, for the checks
 
 
 class SpaceError(ValueError):
@@ -61,20 +66,9 @@ class Space:
         return {"fixed": self.fixed, "choices": self.choices, "ranges": self.ranges}
 
 
-def train_argv(options: dict) -> list[str]:
-    """``options`` as `models.train` command-line arguments."""
-    argv = []
-    for name, value in options.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
-
-
 def sweepable_options() -> tuple[str, ...]:
     """The `models.train` options a space may set."""
-    from models import train
-
-    defaults = vars(train.parse_args(["--train", "-", "--out", "-"]))
-    return tuple(name for name in defaults if name not in SET_BY_SWEEP)
+    return tuple(name for name in option_types() if name not in SET_BY_SWEEP)
 
 
 def load_space(path: str | Path = DEFAULT_SPACE) -> Space:
@@ -102,8 +96,10 @@ def load_space(path: str | Path = DEFAULT_SPACE) -> Space:
             fixed[name] = value
         else:
             raise SpaceError(f"{path}: {key} must be a value, a list or a {{low, high}} table. Received: {value!r}")
+    base = _checked(path, PLACEHOLDER, fixed)
+    for name, value in [*choices.items(), *ranges.items()]:
         for candidate in _candidates(value):
-            _check_value(path, key, name, candidate)
+            _checked(path, base, {name: candidate})
     return Space(fixed, choices, ranges)
 
 
@@ -123,22 +119,9 @@ def _candidates(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _check_value(path: Path, key: str, name: str, value) -> None:
-    """Parse one value as `models.train` would; raise SpaceError with its complaint."""
-    from models import train
-    from models.architecture import parse_spec
-    from models.augment import parse_augmentations
-
-    message = io.StringIO()
+def _checked(path: Path, base: TrainConfig, options: dict) -> TrainConfig:
+    """``base`` with ``options``, as a trial builds its config; raise SpaceError with the complaint."""
     try:
-        with contextlib.redirect_stderr(message):
-            train.parse_args(["--train", "-", "--out", "-", *train_argv({name: value})])
-        if name == "arch":
-            parse_spec(str(value))
-        elif name == "augment":
-            parse_augmentations(str(value))
-    except SystemExit:
-        complaint = message.getvalue().strip().splitlines()[-1]
-        raise SpaceError(f"{path}: {key} = {value!r}: {complaint}") from None
+        return with_options(base, options)
     except ValueError as error:
-        raise SpaceError(f"{path}: {key} = {value!r}: {error}") from None
+        raise SpaceError(f"{path}: {error}") from None

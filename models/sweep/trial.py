@@ -29,8 +29,9 @@ import optuna
 from models import store, train
 from models.files import write_json
 from models.latency import CpuTimer, cpu_model
-from models.sweep.space import Space, train_argv
+from models.sweep.space import Space
 from models.sweep.study import shown
+from models.train_config import TrainConfig, TrainSource, with_options
 
 MIN_PEERS = 2
 MODEL_NAME = "model"
@@ -63,7 +64,8 @@ class TrialMonitor(keras.callbacks.Callback):
     def __init__(self, trial: optuna.Trial, timer: CpuTimer):
         super().__init__()
         self.trial, self.timer = trial, timer
-        self.ms, self.scores, self.pruned_after = None, [], None
+        self.ms, self.pruned_after = None, None
+        self.scores: list[float] = []
 
     def on_train_begin(self, logs=None):
         self.ms = self.timer.measure(self.model)
@@ -87,6 +89,15 @@ def trial_dir(out: Path, study: str, number: int) -> Path:
     return Path(out) / study / f"trial-{number}"
 
 
+def trial_config(setup: TrialSetup, options: dict, out: Path) -> TrainConfig:
+    """The `models.train` config of a trial: the sweep's folders and threads, the trial's ``options``, ``out``."""
+    base = TrainConfig(
+        train=(TrainSource(setup.train),), val=(setup.val,), val_far=setup.val_far, out=out, workers=setup.threads,
+        threads=True,
+    )  # fmt: skip
+    return with_options(base, options)
+
+
 def run_trial(trial: optuna.Trial, setup: TrialSetup, timer: CpuTimer) -> tuple[float, float]:
     """Train with the trial's options; returns (selection score, CPU ms per frame) or raises TrialPruned."""
     options = setup.space.suggest(trial)
@@ -94,13 +105,10 @@ def run_trial(trial: optuna.Trial, setup: TrialSetup, timer: CpuTimer) -> tuple[
     shutil.rmtree(folder, ignore_errors=True)  # a leftover of a deleted study must not be resumed
     folder.mkdir(parents=True)
     model_path = folder / MODEL_NAME
-    argv = ["--train", str(setup.train), "--val", str(setup.val), "--out", str(model_path)]
-    argv += ["--val-far", str(setup.val_far)] if setup.val_far else []
-    argv += ["--workers", str(setup.threads), "--threads", *train_argv(options)]
     monitor = TrialMonitor(trial, timer)
     started = time.perf_counter()
     with (folder / "train.log").open("w") as log, contextlib.redirect_stdout(log):
-        card = train.train(train.parse_args(argv), extra_callbacks=[monitor])
+        card = train.train(trial_config(setup, options, model_path), extra_callbacks=[monitor])
     card["sweep"] = {
         "study": setup.study,
         "trial": trial.number,
