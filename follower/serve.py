@@ -156,12 +156,18 @@ def _restore_stderr(saved: int) -> None:
 def _serve(server: FollowerServer, listener: socket.socket) -> int:
     """Serve until SIGINT or SIGTERM, then disconnect the clients and stop; returns the exit status.
 
-    The signal handlers only record the signal: an exception raised from them would land in whichever
-    green thread happens to run, which may swallow it. The main green thread polls for it instead.
-    Stopping gets `SHUTDOWN_GRACE_S`; past it the process exits at once (``os._exit``), with a line saying so.
+    eventlet's WebSocket server is patched first, for the whole process (`follower.websocket_mask`: fast
+    unmasking, a cap on fragmented messages). The signal handlers only record the signal: an exception raised
+    from them would land in whichever green thread happens to run, which may swallow it. The main green thread
+    polls for it instead. Stopping gets `SHUTDOWN_GRACE_S`; past it the process exits at once (``os._exit``), with
+    a line saying so.
     """
     import eventlet
     import eventlet.wsgi
+
+    from follower import websocket_mask
+
+    websocket_mask.install()
 
     received: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):

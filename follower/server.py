@@ -32,7 +32,7 @@ from engineio import packet as eio_packet
 from engineio import socket as eio_socket
 from eventlet import tpool
 
-from follower import dashboard, metrics, websocket_mask
+from follower import dashboard, metrics
 from follower.config import FollowerConfig
 from follower.connections import Connections
 from follower.pipeline import FrameResult, Segment, Settings, process_frame
@@ -180,11 +180,12 @@ class Processed:
 class FollowerServer:
     """The Socket.IO server, the Flask app and the connections' followers, wired together.
 
-    ``wsgi_app`` is what the web server runs; `start_background_tasks` starts the statistics line.
+    ``wsgi_app`` is what the web server runs; `start_background_tasks` starts the statistics line. Building one
+    changes nothing outside it: whoever runs it on eventlet's web server installs `follower.websocket_mask`
+    (`follower.serve` does).
     """
 
     def __init__(self, segment: Segment, config: FollowerConfig, model_info: Mapping[str, Any]) -> None:
-        websocket_mask.install()
         self.segment = segment
         self.config = config
         self.settings = Settings.from_config(config)

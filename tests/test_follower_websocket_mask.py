@@ -40,3 +40,20 @@ def test_a_message_whose_fragments_exceed_the_limit_fails_the_connection():
     message.push(b"x" * 6)
     with pytest.raises(websocket.FailedConnectionError, match="above the length limit"):
         message.push(b"x" * 6)
+
+
+def test_building_the_server_leaves_eventlet_alone(monkeypatch):
+    """Only `follower.serve` installs the fixes, where it starts eventlet's web server."""
+    from eventlet import websocket
+
+    from follower.config import FollowerConfig
+    from follower.server import FollowerServer
+
+    class Message(websocket.RFC6455WebSocket.Message):  # whichever was there before
+        pass
+
+    monkeypatch.setattr(websocket.RFC6455WebSocket, "_apply_mask", staticmethod(byte_by_byte))
+    monkeypatch.setattr(websocket.RFC6455WebSocket, "Message", Message)
+    FollowerServer(lambda rgb: rgb, FollowerConfig(), {"model": "none"})
+    assert websocket.RFC6455WebSocket._apply_mask is byte_by_byte
+    assert websocket.RFC6455WebSocket.Message is Message
