@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import inspect
 import io
 
@@ -16,6 +17,17 @@ from eventlet import websocket
 
 from follower.server import SimulatorServer, _SimulatorSocket
 
+
+def as_released(module):
+    """A fresh copy of ``module`` as its library defines it, whatever `follower.websocket_mask.install` has done
+    to the loaded one in this process."""
+    spec = importlib.util.spec_from_file_location(module.__name__, module.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy)
+    return copy
+
+
+eventlet_websocket = as_released(websocket)
 # (distribution, owner, attribute, its signature as tested): every private method overridden or called, and the
 # public ones called on objects whose class the server swaps or wraps.
 SIGNATURES = [
@@ -31,17 +43,17 @@ SIGNATURES = [
     ("python-engineio", eio_socket.Socket, "_websocket_handler", "(self, ws)"),
     ("python-engineio", eio_socket.Socket, "send", "(self, pkt)"),
     ("python-engineio", eio_socket.Socket, "close", "(self, wait=True, abort=False, reason=None)"),
-    # follower.websocket_mask replaces the first two; _CheckedWebSocket wraps the socket's wait
-    ("eventlet", websocket.RFC6455WebSocket, "_apply_mask", "(data, mask, length=None, offset=0)"),
-    ("eventlet", websocket.RFC6455WebSocket.Message, "push", "(self, data, final=False)"),
+    # follower.websocket_mask replaces the first and subclasses the second; _CheckedWebSocket wraps the wait
+    ("eventlet", eventlet_websocket.RFC6455WebSocket, "_apply_mask", "(data, mask, length=None, offset=0)"),
+    ("eventlet", eventlet_websocket.RFC6455WebSocket.Message, "push", "(self, data, final=False)"),
     (
         "eventlet",
-        websocket.RFC6455WebSocket.Message,
+        eventlet_websocket.RFC6455WebSocket.Message,
         "__init__",
         "(self, opcode, max_frame_length, decoder=None, decompressor=None)",
     ),
-    ("eventlet", websocket.RFC6455WebSocket, "wait", "(self)"),
-    ("eventlet", websocket.FailedConnectionError, "__init__", "(self, status, message)"),
+    ("eventlet", eventlet_websocket.RFC6455WebSocket, "wait", "(self)"),
+    ("eventlet", eventlet_websocket.FailedConnectionError, "__init__", "(self, status, message)"),
 ]
 
 
@@ -75,9 +87,9 @@ def test_the_engine_server_keeps_its_sessions_and_disconnect_reasons_where_the_s
 
 
 def test_eventlet_websocket_keeps_its_message_class_where_the_cap_replaces_it():
-    part = where("eventlet", websocket.RFC6455WebSocket, "Message")
-    assert inspect.isclass(getattr(websocket.RFC6455WebSocket, "Message", None)), f"{part} is gone"
-    message = websocket.RFC6455WebSocket.Message(1, max_frame_length=10)
+    part = where("eventlet", eventlet_websocket.RFC6455WebSocket, "Message")
+    assert inspect.isclass(getattr(eventlet_websocket.RFC6455WebSocket, "Message", None)), f"{part} is gone"
+    message = eventlet_websocket.RFC6455WebSocket.Message(1, max_frame_length=10)
     assert message.max_frame_length == 10, f"{part}.max_frame_length is no longer set by its constructor"
 
 
