@@ -281,7 +281,8 @@ def _settings() -> dict[str, Setting]:
     hints = typing.get_type_hints(FollowerConfig)
     specs = {}
     for field in dataclasses.fields(FollowerConfig):
-        kind = next(arg for arg in typing.get_args(hints[field.name]) or [hints[field.name]] if arg is not type(None))
+        hint = hints[field.name]
+        kind = next(arg for arg in typing.get_args(hint) or (hint,) if arg is not type(None))  # float | None: float
         specs[field.name.upper()] = Setting(field.name, kind, field.default, **field.metadata)
     return specs
 

@@ -35,10 +35,10 @@ while patrolling, that switches to FOLLOW ("found"); while following, the confir
 followed target, which has gone unseen meanwhile (a switch: neither lost nor found). A candidate with no
 detection in its last ``confirm_frames`` frames is dropped. While following, a frame without an accepted
 detection (none, or one outside the gate: a miss of the followed track) sends the predicted position for at
-most ``coast_frames`` frames in a row, then nothing; more than ``lost_after`` in a row send ``object_lost``
-(PATROL). The height sent is an exponential average of the heights of the track's detections (weight
-`HEIGHT_WEIGHT` for the newest; the filter is on the ground): it follows the visible part of the target
-without its frame-to-frame noise.
+most ``coast_frames`` frames in a row, then nothing; more than ``lost_after`` in a row lose the target (PATROL,
+which the server answers with ``object_lost``). The height sent is an exponential average of the heights of the
+track's detections (weight `HEIGHT_WEIGHT` for the newest; the filter is on the ground): it follows the visible
+part of the target without its frame-to-frame noise.
 """
 
 from __future__ import annotations
