@@ -15,6 +15,7 @@ per-epoch scores are trial attributes (``epoch_scores``), so workers on other ma
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import socket
@@ -64,7 +65,8 @@ class TrialMonitor(keras.callbacks.Callback):
     def __init__(self, trial: optuna.Trial, timer: CpuTimer):
         super().__init__()
         self.trial, self.timer = trial, timer
-        self.ms, self.pruned_after = None, None
+        self.ms = math.nan  # measured when training begins
+        self.pruned_after: int | None = None
         self.scores: list[float] = []
 
     def on_train_begin(self, logs=None):
