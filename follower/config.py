@@ -174,9 +174,9 @@ class FollowerConfig:
     runtime: str = setting(
         "auto",
         "what runs the network: keras, the Keras backend's compiled call; openvino, OpenVINO on the CPU, the model "
-        "converted at start-up (KERAS_BACKEND=tensorflow), a frame in 0.4-0.7 of TensorFlow's time on an Intel Xeon "
-        "(docs/performance.md); auto, openvino where it is installed and TensorFlow would compute on the CPU of an "
-        "x86-64 machine, else keras",
+        "converted at start-up (KERAS_BACKEND=tensorflow), a frame in 0.4-0.5 of TensorFlow's time on a 2-core "
+        "Intel Xeon (docs/performance.md); auto, openvino where it is installed and TensorFlow would compute on the "
+        "CPU of an x86-64 machine, else keras",
         one_of("auto", *RUNTIMES),
         fold=str.lower,
     )

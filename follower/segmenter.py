@@ -11,7 +11,7 @@ warm-up), on the device the backend computes on (the first GPU when it has one, 
   than the model uncompiled on the CPU, docs/performance.md), or the model uncompiled where compiling fails.
 
 Another runtime may run the network instead (``runtime="openvino"``: OpenVINO's CPU plugin, the model converted at
-start-up from that ``tf.function``, under TensorFlow only; a frame in 0.4–0.7 of TensorFlow's time on an Intel
+start-up from that ``tf.function``, under TensorFlow only; a frame in 0.4–0.5 of TensorFlow's time on a 2-core Intel
 Xeon, docs/performance.md). `load_served` loads a model as the server runs it, choosing the runtime for "auto" and
 each runtime's inference threads. Only the active backend and runtime are imported: TensorFlow need not be installed
 to serve with JAX or PyTorch.

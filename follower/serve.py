@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from follower import dashboard
 
         dashboard.show(config.host, config.port)
-    return _serve(server, listener)
+    return serve_until_stopped(server, listener)
 
 
 def _start(weights: str, config: FollowerConfig) -> tuple[FollowerServer, socket.socket]:
@@ -153,7 +153,7 @@ def _restore_stderr(saved: int) -> None:
     os.close(saved)
 
 
-def _serve(server: FollowerServer, listener: socket.socket) -> int:
+def serve_until_stopped(server: FollowerServer, listener: socket.socket) -> int:
     """Serve until SIGINT or SIGTERM, then disconnect the clients and stop; returns the exit status.
 
     eventlet's WebSocket server is patched first, for the whole process (`follower.websocket_mask`: fast

@@ -136,7 +136,7 @@ def serve_stand_in(make_segment, description: str) -> int:
     import eventlet
 
     from follower import config as config_module
-    from follower.serve import LOG_FORMAT, _serve
+    from follower.serve import LOG_FORMAT, serve_until_stopped
     from follower.server import FollowerServer
 
     args, config = config_module.parse_args(sys.argv[1:])
@@ -144,4 +144,4 @@ def serve_stand_in(make_segment, description: str) -> int:
     server = FollowerServer(make_segment(args.weights), config, {"model": description})
     listener = eventlet.listen((config.host, config.port))
     logging.getLogger("follower").info("Serving %s; waiting for the simulator", description)
-    return _serve(server, listener)
+    return serve_until_stopped(server, listener)
