@@ -4,6 +4,7 @@ model copied out as a servable one."""
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -20,7 +21,9 @@ def trials_per_minute(study: optuna.Study) -> float | None:
     finished = study.get_trials(deepcopy=False, states=FINISHED)
     if not finished:
         return None
-    span = max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)
+    starts = [t.datetime_start for t in finished if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in finished if t.datetime_complete is not None]
+    span = max(ends) - min(starts)
     return len(finished) / max(span.total_seconds() / 60, 1e-9)
 
 
@@ -50,9 +53,7 @@ def _format(value) -> str:
 
 def report(study: optuna.Study, top: int = 10) -> str:
     """The study's counts, throughput, Pareto front (fastest first) and best trials by score."""
-    states = {}
-    for t in study.get_trials(deepcopy=False):
-        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    states = Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))
     rate = trials_per_minute(study)
     complete = study.get_trials(deepcopy=False, states=(COMPLETE,))
     lines = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import optuna
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import sqlalchemy
 
 OBJECTIVES = ("val_score", "cpu_ms_per_frame")
-DIRECTIONS = ("maximize", "minimize")
+DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize")
 DEFAULT_OUT = Path("runs/sweeps")
 STORAGE_FILE = "sweeps.db"
 HEARTBEAT_S = 30
@@ -71,8 +71,9 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, must_exist: bool = Fals
     if must_exist and sqlite and not Path(parsed.database or "").is_file():
         raise SweepError(f"No sweep storage at {parsed.database}: run a sweep first, or give --out or --storage")
     if sqlite:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(OPEN_ATTEMPTS):
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+    attempt = 1
+    while True:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -86,10 +87,10 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, must_exist: bool = Fals
                 begin_immediately(storage.engine)
             return storage
         except Exception as error:  # noqa: BLE001 (a missing driver, a refused connection: all the URL's fault)
-            if created_meanwhile(error) and attempt + 1 < OPEN_ATTEMPTS:
-                time.sleep(1)
-                continue
-            raise SweepError(f"Cannot open storage {shown(url)}: {error}") from error
+            if not created_meanwhile(error) or attempt == OPEN_ATTEMPTS:
+                raise SweepError(f"Cannot open storage {shown(url)}: {error}") from error
+            attempt += 1
+            time.sleep(1)
 
 
 def begin_immediately(engine: sqlalchemy.engine.Engine) -> None:
