@@ -70,7 +70,7 @@ class SimulatorClient:
         self.on_event = on_event or (lambda name, data, _arrival: self.events.put((name, data)))
         self.server_pings = 0
         self.pongs = 0
-        self.other: list[str] = []
+        self.other: list[str | bytes] = []
         self.closed = threading.Event()
         self._pong = threading.Condition()
         self._pong_arrival = 0.0
@@ -125,7 +125,9 @@ class SimulatorClient:
                     self._pong.notify_all()
                 return
             arrival = time.monotonic()
-            if message == "2":
+            if isinstance(message, bytes):  # a binary frame: none of the packets above
+                self.other.append(message)
+            elif message == "2":
                 self.server_pings += 1
                 self.ws.send("3")
             elif message.startswith("3"):
