@@ -96,7 +96,9 @@ class Connections:
         """The next connection in turn with its newest waiting frame, or None (and no longer busy)."""
         while self._turns:
             state = self._states.get(self._turns.popleft())
-            pending = state.take() if state is not None else None
+            if state is None:  # the connection went away
+                continue
+            pending = state.take()
             if pending is not None:
                 return state, pending
         self.busy = False

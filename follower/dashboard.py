@@ -245,7 +245,10 @@ class Dashboard:
         re-rendered only for a newer frame, at most once per `FRAME_INTERVAL_S`, and by one stream at a time (the
         others get the previous ones)."""
         main = self.connections.main(sid)
-        view = None if main is None else self._views.get(main[0])
+        if main is None:
+            return None
+        connection = main[0]
+        view = self._views.get(connection)
         if view is None:
             return None
         latest, seq, cached = view.latest, view.seq, view.images
@@ -259,7 +262,7 @@ class Dashboard:
             images = self.offload(encode_frame, latest, self.threshold)
         finally:
             view.rendering = False
-        view.images, view.encoded_at = {"connection": main[0], "seq": seq, **images}, self.connections.clock()
+        view.images, view.encoded_at = {"connection": connection, "seq": seq, **images}, self.connections.clock()
         return view.images
 
     def stream(self, sid: str | None = None) -> Iterator[str]:

@@ -117,15 +117,18 @@ class Recorder:
 
     def _open(self, sid: str) -> _Connection:
         """Create the flight file of a new connection; raises OSError."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        directory = self.directory
+        if directory is None:
+            raise RuntimeError(f"cannot record client {sid}: recording is off (no directory)")
+        directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        path = self.directory / f"{stamp}{SUFFIX}"
+        path = directory / f"{stamp}{SUFFIX}"
         for attempt in range(1, 100):
             try:
                 writer = FlightWriter(path, self.source, self.intrinsics)
                 break
             except FileExistsError:
-                path = self.directory / f"{stamp}-{attempt}{SUFFIX}"
+                path = directory / f"{stamp}-{attempt}{SUFFIX}"
         else:
             raise FileExistsError(f"no free name for {path}")
         logger.info("Recording client %s into %s", sid, path)

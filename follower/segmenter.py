@@ -27,7 +27,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -81,12 +81,19 @@ def set_inference_threads(threads: int) -> int | None:
     return None
 
 
+def _tf_function(model: keras.Model, shape: tuple[int, ...]) -> Any:
+    """The model's forward pass as a ``tf.function`` traced for exactly ``shape``."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec(shape, tf.float32, name="image")]
+    return tf.function(lambda batch: model(batch, training=False)[0], input_signature=signature, autograph=False)
+
+
 def _compile_tensorflow(model: keras.Model, shape: tuple[int, ...]) -> tuple[Forward, object]:
     """A ``tf.function`` traced for exactly ``shape``: (the call, the ``tf.function``)."""
     import tensorflow as tf
 
-    signature = [tf.TensorSpec(shape, tf.float32, name="image")]
-    compiled = tf.function(lambda batch: model(batch, training=False)[0], input_signature=signature, autograph=False)
+    compiled = _tf_function(model, shape)
     return lambda batch: compiled(tf.constant(batch)).numpy(), compiled
 
 
@@ -168,8 +175,7 @@ def compile_openvino(model: keras.Model, shape: tuple[int, ...], threads: int = 
             f"OpenVINO needs KERAS_BACKEND=tensorflow to convert the model. Received: {backend!r}"
         )
     openvino = _import_openvino()
-    _, traced = _compile_tensorflow(model, shape)
-    converted = replace_softmax(openvino.convert_model(traced.get_concrete_function()))
+    converted = replace_softmax(openvino.convert_model(_tf_function(model, shape).get_concrete_function()))
     compiled = openvino.Core().compile_model(converted, "CPU", {**OPENVINO_CPU, "INFERENCE_NUM_THREADS": threads})
     request = compiled.create_infer_request()
     return lambda batch: request.infer([batch])[0], compiled

@@ -266,6 +266,8 @@ class FollowerServer:
             state.reject(pending, processed.error)
         elif processed.error is not None:
             state.fail(pending, processed.error)
+        elif processed.result is None:
+            raise RuntimeError("the worker handed back neither a result nor an error")
         else:
             hops = {"queue": queued, "to_worker": processed.started - handed, "to_hub": resumed - processed.finished}
             self._answer(state, pending, processed.result, {**hops, **processed.result.timings}, resumed)
@@ -277,6 +279,7 @@ class FollowerServer:
         """Decide on a processed frame with its connection's follower, send the events to that connection only,
         and record, count and show it."""
         events = state.complete(pending, result)
+        assert state.last_decision is not None and state.last_latency_s is not None  # complete() sets both
         self.recorder.decision(pending.sid, state.last_decision, pending.message)
         decided = time.perf_counter()
         for event in events:

@@ -182,8 +182,9 @@ class FollowerState:
         self._count("processed")
         if detection is not None:
             self._count("detections")
-        if decision.position is not None:
-            self.last_position = [round(c, 3) for c in decision.position]
+        position = None if decision.position is None else [round(c, 3) for c in decision.position]
+        if position is not None:
+            self.last_position = position
         if decision.status in STATUS_COUNTERS:
             self._count(STATUS_COUNTERS[decision.status])
         if decision.outlier:
@@ -192,13 +193,14 @@ class FollowerState:
             self.mode_since = self.clock()
         if decision.found:
             self._count("found")
-            x, y, z = self.last_position
-            logger.info(
-                "Target found! at (%.2f, %.2f, %.2f) m, %d px, depth %.1f m",
-                x, y, z, detection.pixels, detection.depth_m,
-            )  # fmt: skip
-        if decision.status is Status.SWITCHED:
-            x, y, z = self.last_position
+            if position is not None and detection is not None:  # a confirmation always has both
+                x, y, z = position
+                logger.info(
+                    "Target found! at (%.2f, %.2f, %.2f) m, %d px, depth %.1f m",
+                    x, y, z, detection.pixels, detection.depth_m,
+                )  # fmt: skip
+        if decision.status is Status.SWITCHED and position is not None:  # a switch sends the new target's position
+            x, y, z = position
             logger.info("Target switched to (%.2f, %.2f, %.2f) m: the followed one went unseen", x, y, z)
         if decision.lost:
             self._count("lost")

@@ -78,7 +78,10 @@ def resolve_arch(arch: str) -> str:
 def parse_spec(arch: str) -> Spec:
     """Parse a preset name or a spec string; raises ValueError naming the bad block."""
     spec = resolve_arch(arch)
-    stems, encoders, middles, decoders = [], [], [], []
+    stems: list[int] = []
+    encoders: list[int] = []
+    middles: list[int] = []
+    decoders: list[tuple[int, int]] = []
     for position, block in enumerate(spec.split(",")):
         match = _BLOCK.match(block.strip())
         if not match or int(match["filters"]) < 1 or (match["repeat"] and int(match["repeat"]) < 1):

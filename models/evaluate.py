@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -111,7 +112,7 @@ def size_figures(sets: list[EvalSet], details: dict) -> dict:
     found = np.concatenate([details[s.name][1].per_image_predicted for s in sets])
     ious = np.concatenate([details[s.name][1].per_image_iou for s in sets])
     buckets = np.array([bucket_of(area) for area in areas], dtype=object)
-    figures = {"buckets": {}}
+    figures: dict[str, Any] = {"buckets": {}}
     for name, _, _ in SIZE_BUCKETS:
         members = buckets == name
         figures["buckets"][name] = {

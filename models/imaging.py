@@ -20,7 +20,7 @@ def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     """Resize a uint8 (H, W, C) image to (size, size, C) with PIL bilinear; returns the input when it fits."""
     if image.shape[0] == size and image.shape[1] == size:
         return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def scale_input(image: np.ndarray) -> np.ndarray:

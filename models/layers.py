@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 from keras import ops
 
@@ -15,12 +17,12 @@ class BilinearUpSampling2D(keras.layers.Layer):
     Keras' own ``UpSampling2D(interpolation="bilinear")`` uses half-pixel centres and differs.
     """
 
-    def __init__(self, size: tuple[int, int] = (2, 2), **kwargs):
+    def __init__(self, size: Sequence[int] = (2, 2), **kwargs):  # a list when read back from a saved config
         super().__init__(**kwargs)
-        size = tuple(size)
-        if size != (2, 2):
-            raise ValueError(f"BilinearUpSampling2D only supports size=(2, 2). Received: size={size}")
-        self.size = size
+        received = tuple(size)
+        if received != (2, 2):
+            raise ValueError(f"BilinearUpSampling2D only supports size=(2, 2). Received: size={received}")
+        self.size = (2, 2)
 
     def call(self, inputs, training=None):
         if not training and keras.backend.backend() == "tensorflow":

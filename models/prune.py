@@ -47,7 +47,7 @@ def prune(source: keras.Model, spec: str, images: np.ndarray) -> tuple[keras.Mod
         keep[name] = np.sort(np.argsort(-importance, kind="stable")[:width])
     for layer in target.layers:
         if layer.weights:
-            keep_out = keep.get(block_after.get(layer.name), slice(None))
+            keep_out = keep[block_after[layer.name]] if layer.name in block_after else slice(None)
             layer.set_weights(_narrowed_weights(source.get_layer(layer.name), keep, keep_out, mean))
     return target, keep
 
@@ -148,13 +148,13 @@ def _narrowed_weights(
     weights = layer.get_weights()
     if isinstance(layer, keras.layers.BatchNormalization):
         return [w[keep[layer.name]] for w in weights]
-    kept, dropped, offset = [], [], 0
+    parts, dropped, offset = [], [], 0
     for producer, width in _input_parts(layer):
         channels = keep.get(producer, np.arange(width))
-        kept.append(offset + channels)
+        parts.append(offset + channels)
         dropped += [(offset + c, mean[producer][c]) for c in np.setdiff1d(np.arange(width), channels)]
         offset += width
-    kept = np.concatenate(kept)
+    kept = np.concatenate(parts)
     if isinstance(layer, keras.layers.SeparableConv2D):
         depthwise, pointwise, bias = weights
         bias = bias + sum((m * depthwise[..., c, 0].sum() * pointwise[0, 0, c] for c, m in dropped), 0.0)

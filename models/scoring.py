@@ -34,7 +34,7 @@ def truth_mask(mask_rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Binary (H, W, 3) uint8 truth: the RGB mask clipped to {0, 1}, PIL-bilinear resized to ``size`` (H, W)."""
     truth = mask_rgb.clip(0, 1).astype(np.uint8)
     if truth.shape[:2] != tuple(size):
-        truth = np.asarray(Image.fromarray(truth).resize((size[1], size[0]), Image.BILINEAR))
+        truth = np.asarray(Image.fromarray(truth).resize((size[1], size[0]), Image.Resampling.BILINEAR))
     return truth
 
 

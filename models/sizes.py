@@ -18,7 +18,7 @@ SIZE_BUCKETS = (("4-50", 4, 50), ("51-100", 51, 100), ("101-200", 101, 200), ("2
 FAR_BUCKETS = ("4-50", "51-100")
 
 
-def native_area(pixels: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
+def native_area(pixels: np.ndarray | np.integer | int, shape: tuple[int, ...]) -> np.ndarray:
     """Areas counted on a map of ``shape`` (H, W, ...), in pixels of the native 256x256 frame."""
     return np.asarray(pixels, dtype=np.float64) * NATIVE_SIZE**2 / (shape[0] * shape[1])
 

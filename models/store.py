@@ -13,6 +13,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -68,7 +69,7 @@ def load(path: str | os.PathLike) -> tuple[keras.Model, dict]:
             model = legacy.load_legacy(given)
         except legacy.LegacyFormatError as error:
             raise ModelLoadError(str(error)) from error
-        card = {"arch": "legacy", "source": str(given)}
+        card: dict[str, Any] = {"arch": "legacy", "source": str(given)}
     else:
         native = keras_path(given)
         if not native.is_file():

@@ -185,4 +185,4 @@ def default_library(data_dir: str | os.PathLike | None = None) -> Library:
     is given and the default is absent."""
     if data_dir is None and not DEFAULT_DATA.is_dir():
         return synthetic_library()
-    return load_library(data_dir or DEFAULT_DATA)
+    return load_library(Path(data_dir or DEFAULT_DATA))

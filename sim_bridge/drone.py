@@ -88,6 +88,10 @@ def wrap_deg(angle: float) -> float:
 class Drone:
     """The drone in ``world``, flying ``behaviour`` (`BEHAVIOURS`); starts in PATROL at the world's start pose."""
 
+    mode: Mode
+    phase: Phase
+    phase_start_s: float
+
     def __init__(self, world: World, behaviour: str = "quadsim") -> None:
         behaviour = behaviour.lower()
         if behaviour not in BEHAVIOURS:
@@ -196,6 +200,8 @@ class Drone:
             back = followed - hero.forward(t) * FOLLOW_DISTANCE_M + up * (FOLLOW_HEIGHT_M + 1.0)
             aim = followed + up
         else:
+            if self.target is None:  # detected() sets it before the first FOLLOW
+                raise RuntimeError("the drone follows but has no accepted position")
             followed = aim = self.target
             towards = (followed - self.position) * np.array([1.0, 1.0, 0.0])
             back = followed - towards / max(np.linalg.norm(towards), 1e-9) * FOLLOW_DISTANCE_M + up * FOLLOW_HEIGHT_M

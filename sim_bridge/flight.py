@@ -164,7 +164,7 @@ def intrinsics_record(intrinsics: Intrinsics | Mapping[str, float | None] | None
     if isinstance(intrinsics, Intrinsics):
         intrinsics = {"fx": intrinsics.fx, "fy": intrinsics.fy, "cx": intrinsics.cx, "cy": intrinsics.cy}
     intrinsics = intrinsics or {}
-    return {key: None if intrinsics.get(key) is None else float(intrinsics[key]) for key in ("fx", "fy", "cx", "cy")}
+    return {key: None if (value := intrinsics.get(key)) is None else float(value) for key in ("fx", "fy", "cx", "cy")}
 
 
 def is_gzip_path(path: str | os.PathLike) -> bool:
@@ -191,11 +191,11 @@ class FlightWriter:
         self.path = Path(path)
         self.frames = 0
         self._raw: BinaryIO = open(self.path, "xb")  # noqa: SIM115 (closed by close())
-        self._stream: BinaryIO = self._raw
+        self._gzip: gzip.GzipFile | None = None
         try:
             if is_gzip_path(self.path):
                 # No name and a zero mtime in the gzip header: the same flight gives the same bytes.
-                self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+                self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
             created = created or datetime.datetime.now(datetime.timezone.utc)
             self._write(
                 {
@@ -233,8 +233,8 @@ class FlightWriter:
     def close(self) -> None:
         """Finish the gzip stream (if any) and close the file; safe to call twice."""
         try:
-            if self._stream is not self._raw:
-                self._stream.close()
+            if self._gzip is not None:
+                self._gzip.close()
         finally:
             self._raw.close()
 
@@ -246,9 +246,12 @@ class FlightWriter:
 
     def _write(self, record: Mapping[str, Any]) -> None:
         """One line, flushed to the operating system (a gzip sync flush: the line can be decompressed)."""
-        self._stream.write(json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n")
-        if self._stream is not self._raw:
-            self._stream.flush(zlib.Z_SYNC_FLUSH)
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
+        if self._gzip is None:
+            self._raw.write(line)
+        else:
+            self._gzip.write(line)
+            self._gzip.flush(zlib.Z_SYNC_FLUSH)
         self._raw.flush()
 
 

@@ -48,17 +48,16 @@ def plot_flight(world: World, log: FlightLog, path: str | os.PathLike, min_pixel
     axes.plot([], [], color=MODE_COLOURS["other"], linewidth=2, label="drone: FOLLOW on another or nothing")
     axes.plot([], [], color=MODE_COLOURS["PATROL"], linewidth=2, label="drone: PATROL")
     if seen.any():
-        axes.scatter(
-            *hero[np.argmax(seen)], marker="*", s=200, color="gold", edgecolor="k", zorder=5, label="first visible"
-        )
+        x, y = hero[np.argmax(seen)]
+        axes.scatter(x, y, marker="*", s=200, color="gold", edgecolor="k", zorder=5, label="first visible")
     for switch in log.switches:
-        at = drone[min(int(round(switch.t / log.frame_interval_s)), len(drone) - 1)]
+        x, y = drone[min(int(round(switch.t / log.frame_interval_s)), len(drone) - 1)]
         if switch.mode == FOLLOW:
             colour = MODE_COLOURS[HERO if switch.toward == HERO else "other"]
-            axes.scatter(*at, marker="^", s=120, color=colour, edgecolor="k", zorder=6)
+            axes.scatter(x, y, marker="^", s=120, color=colour, edgecolor="k", zorder=6)
         else:
             marker = "s" if switch.cause == "ping timeout" else "X"
-            axes.scatter(*at, marker=marker, s=120, color="tab:blue", edgecolor="k", zorder=6)
+            axes.scatter(x, y, marker=marker, s=120, color="tab:blue", edgecolor="k", zorder=6)
     axes.scatter([], [], marker="^", color="w", edgecolor="k", label="FOLLOW entered")
     axes.scatter([], [], marker="X", color="tab:blue", edgecolor="k", label="object_lost")
     axes.set_aspect("equal")

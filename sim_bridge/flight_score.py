@@ -57,14 +57,15 @@ SCORE_KEYS = (
 @dataclass(frozen=True)
 class FrameRecord:
     """A frame sent: index, time (s since the flight's start), the drone's mode and what its FOLLOW was on (None
-    in PATROL), the hero's pixels in the truth mask, the truth position, the hero's feet and the drone (3,)."""
+    in PATROL), the hero's pixels in the truth mask, the truth position (None when the hero is hidden), the hero's
+    feet and the drone (3,)."""
 
     index: int
     t: float
     mode: str
     on: str | None
     hero_pixels: int
-    truth_position: np.ndarray
+    truth_position: np.ndarray | None
     hero: np.ndarray
     drone: np.ndarray
 
@@ -107,7 +108,7 @@ class FlightLog:
     counts: dict[str, int] | None = None
 
 
-def toward(world: World, position: Sequence[float], t: float) -> str:
+def toward(world: World, position: Sequence[float] | np.ndarray, t: float) -> str:
     """What a position is near at time ``t``: ``hero``, ``bystander`` or ``nothing`` (see the module docstring)."""
     centres = np.array([person.walk.position(t) for person in world.people])
     distances = np.linalg.norm(centres - np.asarray(position, np.float64)[:2], axis=1)
@@ -174,7 +175,7 @@ def score(log: FlightLog, min_pixels: int) -> dict[str, Any]:
     kept = [float(np.linalg.norm((f.drone - f.hero)[:2])) for f in log.frames if f.mode == FOLLOW and f.on == HERO]
     counts = log.counts
     return {
-        "acquisition_s": None if acquired_at is None else round(acquired_at - seen_at, 3),
+        "acquisition_s": None if seen_at is None or acquired_at is None else round(acquired_at - seen_at, 3),
         "follow_share": None if share is None else round(share, 4),
         "wrong_follow_s": round(
             sum(f.mode == FOLLOW and not visible(f, min_pixels) for f in log.frames) * log.frame_interval_s, 3

@@ -187,7 +187,7 @@ def canopy_over(hero: Walk, start_s: float, length_s: float, texture: np.ndarray
     ``length_s`` later: it hides the hero from its follower for about ``length_s``."""
     a, b = hero.position(start_s), hero.position(start_s + length_s)
     along = b - a
-    along = along * (1 + CANOPY_MARGIN_M / max(np.linalg.norm(along), 1e-9))
+    along = along * (1 + CANOPY_MARGIN_M / max(float(np.linalg.norm(along)), 1e-9))
     left = np.array([-along[1], along[0]]) / max(np.linalg.norm(along), 1e-9)
     corner = np.array([*(a - left * CANOPY_WIDTH_M / 2), CANOPY_HEIGHT_M])
     return Panel(corner, np.array([*along, 0.0]), np.array([*(left * CANOPY_WIDTH_M), 0.0]), texture)
@@ -252,12 +252,13 @@ def build_world(scene: Scene, seed: int, library: Library, dt: float = TICK_S) -
     ]
     panels += place_walls(rng, scene.walls, people, textures)
     facing = bearing - math.radians(SWEEP_LEAD_DEG) if scene.facing_hero else bearing + math.pi
+    x, y, z = waypoints[0]
     return World(
         people=tuple(people),
         panels=tuple(panels),
         panorama=panorama(rng, library.backgrounds),
         waypoints=waypoints,
-        start=Pose(*waypoints[0], 0.0, 0.0, math.degrees(facing)),
+        start=Pose(x, y, z, 0.0, 0.0, math.degrees(facing)),
         duration_s=scene.duration_s,
         source=library.source,
     )
