@@ -227,7 +227,8 @@ def fly(model: Path, tracker: str, flights: dict[str, Flight], given: dict[str, 
         answers = {}
         for name, flight in flights.items():
             print(f"  {tracker}: {name} ({len(flight.frames)} frames) ...", file=sys.stderr)
-            answers[name] = play(flight, server.url, speed)
+            played = play(flight, server.url, speed)
+            answers[name] = played.sent, played.responses
     return answers
 
 

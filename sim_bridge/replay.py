@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sim_bridge.client import ClientError, SimulatorClient
 from sim_bridge.flight import Flight, FlightError, read_flight
@@ -44,6 +44,14 @@ POLL_S = 0.02
 
 class ReplayError(Exception):
     """The server could not be reached or went away during the replay."""
+
+
+class Played(NamedTuple):
+    """What `play` got back: the frames sent, the server's answers and its frame counters over the replay."""
+
+    sent: int
+    responses: list[Response]
+    counts: dict[str, int] | None  # `counts_since` the first frame, or None from a server without them
 
 
 class Collector:
@@ -109,9 +117,10 @@ def play(
     settle_s: float = SETTLE_S,
     lockstep: bool = False,
     drain_timeout_s: float = DRAIN_TIMEOUT_S,
-) -> tuple[int, list[Response]]:
-    """Send every frame of ``flight`` to the server at ``url``: (frames sent, the server's answers, each
-    attributed to the newest frame sent when it arrived).
+) -> Played:
+    """Send every frame of ``flight`` to the server at ``url``: the frames sent, the server's answers (each
+    attributed to the newest frame sent when it arrived) and the server's counters over the replay, read
+    before disconnecting: those of the replay's own connection where the server lists its connections.
 
     ``speed`` scales the recorded timing (2.0: twice as fast); None sends the frames back to back; ``lockstep``
     sends each frame once the previous one is settled and its events in (``speed`` is then ignored). Then
@@ -138,8 +147,9 @@ def play(
             if lockstep:
                 settle_frame(client, url, before, sent + 1, drain_timeout_s)
         drain(url, before, len(flight.frames), collector, settle_s, drain_timeout_s, client.sid)
+        counts = counts_since(url, before, client.sid)
     with collector.lock:
-        return len(collector.sent_at), list(collector.responses)
+        return Played(len(collector.sent_at), list(collector.responses), counts)
 
 
 def settle_frame(client: SimulatorClient, url: str, before: dict[str, int] | None, frames: int, timeout: float) -> None:
@@ -189,11 +199,10 @@ def replay(
 ) -> dict:
     """`play` ``flight`` against the server at ``url`` and summarise its answers (`sim_bridge.summary`), with
     the server's ``frames_processed``, ``frames_dropped``, ``frames_rejected`` and ``frames_failed`` over the
-    replay when it reports them."""
-    before = server_counts(url)
-    sent, responses = play(flight, url, speed, settle_s, lockstep)
-    summary = summarize(flight.frames, sent, responses)
-    summary.update({f"frames_{end}": count for end, count in (counts_since(url, before) or {}).items()})
+    replay when it reports them (the replay's own connection's, `play`)."""
+    played = play(flight, url, speed, settle_s, lockstep)
+    summary = summarize(flight.frames, played.sent, played.responses)
+    summary.update({f"frames_{end}": count for end, count in (played.counts or {}).items()})
     return summary
 
 

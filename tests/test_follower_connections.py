@@ -56,7 +56,7 @@ def truth_server(synthetic_flight_path, tmp_path):
 
 
 def play_at_once(url: str, flights: list[Flight], **options) -> list[tuple[int, list]]:
-    """`play` each flight from a client of its own, all at the same time; their (frames sent, responses)."""
+    """`play` each flight from a client of its own, all at the same time; what each got back (`Played`)."""
     results: list = [None] * len(flights)
 
     def fly(i: int) -> None:
@@ -73,7 +73,7 @@ def play_at_once(url: str, flights: list[Flight], **options) -> list[tuple[int, 
 def test_four_simulators_each_follow_their_own_target_and_a_fifth_is_refused(truth_server, synthetic_flight):
     flights = [moved(synthetic_flight, dx, dy) for dx, dy in PLACES]
     results = play_at_once(truth_server.url, flights, speed=1.0, settle_s=0.3)  # 5 frames/s each, as the simulator
-    for flight, (sent, responses) in zip(flights, results):
+    for flight, (sent, responses, counts) in zip(flights, results):
         summary = summarize(flight.frames, sent, responses)
         found = summary["transitions"][0]["frame"]
         visible_after = [f.index for f in flight.frames if f.index >= found and (f.truth.mask == 2).sum() > MIN_PIXELS]
@@ -81,6 +81,7 @@ def test_four_simulators_each_follow_their_own_target_and_a_fifth_is_refused(tru
         answered = sum(r.name == DETECTED and r.frame >= found for r in responses)
         assert sent == len(flight.frames) and answered >= 0.9 * len(visible_after), (answered, len(visible_after))
         assert summary["loc_err_m"]["p90"] < 1.0, summary  # its own target: the others are 40 m away
+        assert sum(counts.values()) == sent, counts  # its own connection's counters, not the four clients'
 
     recorded = [read_flight(path) for path in sorted(truth_server.record.glob("*.flight.jsonl.gz"))]
     assert len(recorded) == 4

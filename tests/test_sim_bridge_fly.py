@@ -124,7 +124,7 @@ def test_a_lockstep_flight_acquires_keeps_follow_through_a_2_s_occlusion_and_nev
     flight = read_flight(path)  # the flight file: frames with truth, and the events, readable by both replays
     assert len(flight.frames) == len(log.frames) and all(f.truth.mask is not None for f in flight.frames)
     assert [(e.frame, e.name) for e in flight.events] == [(a.frame, a.name) for a in log.answers]
-    frames_sent, responses = play(flight, truth_server.url, lockstep=True, settle_s=0.2)
+    frames_sent, responses, _ = play(flight, truth_server.url, lockstep=True, settle_s=0.2)
     assert frames_sent == len(log.frames)
     replayed = [(r.frame, r.name, {k: v for k, v in r.data.items() if k != "id"}) for r in responses]
     assert replayed == answers(log)
