@@ -26,7 +26,7 @@ def test_the_last_recipe_gives_the_shipped_models_hyperparameters_and_data():
     ours = config.hyperparameters(steps=config.steps_per_epoch or 0)
     recorded = SHIPPED["hyperparameters"]
     assert {name for name in ours.keys() | recorded.keys() if ours.get(name) != recorded.get(name)} == {"init"}
-    assert recorded["init"] == "stage 10 (r6)" and config.init == Path("weights/r6")
+    assert recorded["init"] == "stage 11 (c1)" and config.init == Path("weights/c1")
     sources = [{"path": str(source.path), "weight": source.weight} for source in config.train]
     assert sources == [{"path": data["path"], "weight": data["weight"]} for data in SHIPPED["training_data"]["train"]]
     assert [str(folder) for folder in config.val] == SHIPPED["validation_data"]
