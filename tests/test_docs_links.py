@@ -3,7 +3,9 @@ look like repository files (``docs/x.md``, ``weights/...``, ``models/recipes/...
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,25 @@ def pages() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
+@functools.cache
+def tracked() -> frozenset[str] | None:
+    """The files git tracks in this checkout and their folders, relative to the root; None outside a checkout."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    files = listed.splitlines()
+    return frozenset(files) | {folder.as_posix() for name in files for folder in Path(name).parents}
+
+
 def exists(path: Path) -> bool:
-    """A file or folder, or a model address (``weights/NAME`` for ``weights/NAME.keras``)."""
-    return path.exists() or path.with_name(path.name + ".keras").exists()
+    """A file or folder of the repository (tracked by git: a git-ignored run folder does not count), or a model
+    address (``weights/NAME`` for ``weights/NAME.keras``)."""
+    candidates = (path, path.with_name(path.name + ".keras"))
+    if (files := tracked()) is None:
+        return any(candidate.exists() for candidate in candidates)
+    inside = [candidate.resolve() for candidate in candidates if candidate.resolve().is_relative_to(ROOT)]
+    return any(candidate.relative_to(ROOT).as_posix() in files for candidate in inside)
 
 
 def linked(page: Path, text: str) -> list[str]:
@@ -72,3 +90,16 @@ def test_a_missing_file_is_found(tmp_path: Path) -> None:
     )
     assert linked(page, text) == ["nowhere.md"]
     assert mentioned(text) == ["docs/nowhere.md", "runs/s13/people.patch"]
+
+
+def test_a_file_git_ignores_is_not_in_the_repository() -> None:
+    if tracked() is None:
+        pytest.skip("not a git checkout: the files on disk stand for the repository's")
+    probe = ROOT / "runs" / "docs-links-probe.md"  # runs/ is git-ignored: what a local run leaves there
+    probe.parent.mkdir(exist_ok=True)
+    probe.write_text("scratch\n")
+    try:
+        assert mentioned("`runs/docs-links-probe.md`") == ["runs/docs-links-probe.md"]
+    finally:
+        probe.unlink()
+    assert exists(ROOT / "docs" / "results.md") and exists(ROOT / "weights" / "model_weights")
