@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import format_loads
+from models.files import write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_PAGE = ROOT / "docs" / "results.md"
@@ -61,14 +60,7 @@ def write_block(path: Path, name: str, body: str) -> None:
     either the old one or the new one, whatever interrupts the write."""
     page = path.read_text(encoding="utf-8") if path.exists() else ""
     updated = replace_block(page, name, body)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(updated)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda temporary: temporary.write_text(updated, encoding="utf-8"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -72,6 +72,9 @@ def test_write_block_creates_then_updates_the_page_atomically(tmp_path: Path) ->
     assert "first" not in text
     assert text.index("third") < text.index("second")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["results.md"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert page.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes, not private
 
 
 def test_write_block_leaves_the_page_as_it_was_when_it_cannot_be_updated(tmp_path: Path) -> None:
