@@ -69,7 +69,7 @@ def _check_same_blocks(source: keras.Model, target: keras.Model) -> list[str]:
     return blocks
 
 
-def _input_parts(layer: keras.layers.Layer) -> list[tuple[str, int]]:
+def input_parts(layer: keras.layers.Layer) -> list[tuple[str, int]]:
     """The producers of ``layer``'s input channels in order, as (block name or IMAGE, width): traced back through
     concatenations and upsamplings, which keep channels as they are."""
 
@@ -123,7 +123,7 @@ def _read_weights(source: keras.Model, blocks: list[str]) -> dict[str, np.ndarra
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
             continue
         norms, offset = _input_norms(layer), 0
-        for producer, width in _input_parts(layer):
+        for producer, width in input_parts(layer):
             if producer in total:
                 total[producer] += norms[offset : offset + width]
             offset += width
@@ -149,7 +149,7 @@ def _narrowed_weights(
     if isinstance(layer, keras.layers.BatchNormalization):
         return [w[keep[layer.name]] for w in weights]
     parts, dropped, offset = [], [], 0
-    for producer, width in _input_parts(layer):
+    for producer, width in input_parts(layer):
         channels = keep.get(producer, np.arange(width))
         parts.append(offset + channels)
         dropped += [(offset + c, mean[producer][c]) for c in np.setdiff1d(np.arange(width), channels)]

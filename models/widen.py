@@ -1,0 +1,125 @@
+"""Widen a trained model to a wider spec of the same blocks, computing exactly what it computed.
+
+    python -m models.widen SOURCE SPEC OUT [--seed 0]
+
+SPEC names SOURCE's blocks in the same order, each at least as wide (``e32`` where SOURCE has ``e16``). Every
+channel SOURCE has keeps its weights. A new channel reads its inputs through fresh random weights (the layer's
+own initializer) and is read through zero weights, so the widened model's output is SOURCE's, to rounding, and
+the new channels start learning from the first gradient step: train it with ``models.train --init OUT``. The
+mirror of `models.prune`, which narrows. Measured use: docs/notes/2026-12-06-community-data-c3.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import keras
+import numpy as np
+
+from models import store
+from models.architecture import build_fcn, resolve_arch
+from models.prune import input_parts
+
+
+def widen(source: keras.Model, spec: str, seed: int = 0) -> keras.Model:
+    """``source`` widened to ``spec`` at its input size. Raises ValueError when ``spec`` is not ``source``'s
+    blocks at least as wide."""
+    keras.utils.set_random_seed(seed)
+    target = build_fcn(spec, source.input_shape[1])
+    _check_wider(source, target)
+    for layer in target.layers:
+        if layer.weights:
+            layer.set_weights(_widened_weights(source.get_layer(layer.name), layer))
+    return target
+
+
+def _check_wider(source: keras.Model, target: keras.Model) -> None:
+    """Raise ValueError unless ``target`` has ``source``'s weighted layers, in order, none narrower."""
+    weighted = [(layer.name, type(layer)) for layer in source.layers if layer.weights]
+    if weighted != [(layer.name, type(layer)) for layer in target.layers if layer.weights]:
+        raise ValueError(
+            f"The spec must have the source's blocks in the same order, only wider. Received: spec={target.name!r}"
+            f" for a source {source.name!r}"
+        )
+    for name, _ in weighted:
+        have, want = source.get_layer(name).output.shape[-1], target.get_layer(name).output.shape[-1]
+        if want < have:
+            raise ValueError(f"Block {name} would narrow from {have} to {want} channels; widening only widens")
+
+
+def _widened_weights(old: keras.layers.Layer, new: keras.layers.Layer) -> list[np.ndarray]:
+    """``new``'s freshly initialized weights with ``old``'s copied over its channels: the outputs ``old`` had
+    keep their weights, and every input channel ``old`` did not have is read with zero weight."""
+    weights = new.get_weights()
+    out = old.output.shape[-1]
+    if isinstance(new, keras.layers.BatchNormalization):
+        for w, w_old in zip(weights, old.get_weights()):
+            w[:out] = w_old
+        return weights
+    old_in, new_in = _input_channels(old), _input_channels(new)
+    kept = np.concatenate([new_in[part][: len(channels)] for part, channels in old_in.items()])
+    added = np.setdiff1d(np.arange(sum(map(len, new_in.values()))), kept)
+    if isinstance(new, keras.layers.SeparableConv2D):
+        depthwise, pointwise, bias = weights
+        old_depthwise, old_pointwise, old_bias = old.get_weights()
+        depthwise[:, :, kept] = old_depthwise
+        pointwise[:, :, added] = 0.0
+        pointwise[:, :, kept, :out] = old_pointwise
+        bias[:out] = old_bias
+        return [depthwise, pointwise, bias]
+    kernel, bias = weights
+    old_kernel, old_bias = old.get_weights()
+    kernel[:, :, added] = 0.0
+    kernel[:, :, kept, :out] = old_kernel
+    bias[:out] = old_bias
+    return [kernel, bias]
+
+
+def _input_channels(layer: keras.layers.Layer) -> dict[tuple[int, str], np.ndarray]:
+    """The indices of ``layer``'s input channels, per producer (keyed by position and name, as a layer may read
+    the image twice)."""
+    channels, offset = {}, 0
+    for position, (producer, width) in enumerate(input_parts(layer)):
+        channels[position, producer] = np.arange(offset, offset + width)
+        offset += width
+    return channels
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m models.widen", description=__doc__.split("\n")[0])
+    parser.add_argument("source", help="trained model to widen")
+    parser.add_argument("spec", help="the wider spec string, e.g. e32,e64,e128,e256,e256,c256,d128,d64,d32,d16,d8")
+    parser.add_argument("out", help="where to save the widened model (OUT.keras, OUT.card.json)")
+    parser.add_argument("--seed", type=int, default=0, help="for the new channels' input weights (default 0)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        source, card = store.load(args.source)
+        model = widen(source, args.spec, args.seed)
+    except (store.ModelLoadError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for layer in model.layers:
+        have = source.get_layer(layer.name).output.shape[-1]
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.output.shape[-1] > have:
+            print(f"{layer.name}: {have} -> {layer.output.shape[-1]} channels")
+    spec = resolve_arch(args.spec)
+    out_card = {
+        "arch": spec,
+        "spec": spec,
+        "input_size": card["input_size"],
+        "classes": card.get("classes"),
+        "input_scaling": card.get("input_scaling"),
+        "parameters": model.count_params(),
+        "widened_from": {"source": str(args.source), "source_spec": card.get("spec"), "seed": args.seed},
+    }
+    print(f"{model.count_params()} parameters (from {source.count_params()}): {store.save(model, args.out, out_card)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
