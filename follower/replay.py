@@ -23,9 +23,9 @@ from follower import config as config_module
 from follower.answers import Answerer
 from follower.pipeline import Segment, Settings, process_frame
 from follower.tracking import KalmanTracker, Tracker, TrackerSettings, make_tracker
+from models.files import write_json
 from sim_bridge.flight import Flight, FlightError, read_flight
 from sim_bridge.protocol import ProtocolError
-from sim_bridge.replay import write_json
 from sim_bridge.summary import Response, format_summary, summarize
 
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = replay(flight, segmenter, Settings.from_config(config), tracker)
         print(format_summary(summary))
         if args.json:
-            write_json(args.json, summary)
+            write_json(args.json, summary, sort_keys=False)
     except (models.ModelLoadError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

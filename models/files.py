@@ -24,6 +24,7 @@ def write_atomically(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+def write_json(path: str | os.PathLike, data: dict, sort_keys: bool = True) -> None:
+    """Write ``data`` as indented JSON, atomically; raises OSError."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys) + "\n"
+    write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

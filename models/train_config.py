@@ -292,6 +292,11 @@ _DESCRIPTIONS: dict[Any, str] = {
 }
 
 
+def parse_toml(text: str) -> dict[str, Any]:
+    """The table of a TOML document (recipes, sweep spaces); raises ValueError where it is not valid TOML."""
+    return tomllib.loads(text)
+
+
 def load_recipe(path: str | Path, overrides: Mapping[str, object] | None = None) -> TrainConfig:
     """The config of the recipe at ``path`` with ``overrides`` (option name: value) given over its fields;
     raises ValueError naming the file and what is wrong."""
@@ -299,8 +304,8 @@ def load_recipe(path: str | Path, overrides: Mapping[str, object] | None = None)
     overrides = dict(overrides or {})
     try:
         content = path.read_bytes()
-        config = with_options(None, {**tomllib.loads(content.decode()), **overrides})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:
+        config = with_options(None, {**parse_toml(content.decode()), **overrides})
+    except (OSError, ValueError) as error:
         raise ValueError(f"Recipe {str(path)!r}: {error}") from None
     names = tuple(name.replace("-", "_") for name in overrides)
     return dataclasses.replace(config, recipe=Recipe(path, hashlib.sha256(content).hexdigest(), names))

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from models.files import write_json
 from sim_bridge.client import ClientError, SimulatorClient
 from sim_bridge.cutouts import default_library, synthetic_library
 from sim_bridge.drone import BEHAVIOURS, Drone, Mode
@@ -53,7 +54,6 @@ from sim_bridge.replay import (
     send_frame,
     server_counts,
     settle_frame,
-    write_json,
 )
 from sim_bridge.summary import DETECTED, LOST
 from sim_bridge.synth import FPS, IMAGE_SIZE, START_EPOCH_S, TARGET
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = score(log, args.min_pixels)
         print(format_score(result))
         if args.json:
-            write_json(args.json, result)
+            write_json(args.json, result, sort_keys=False)
         if args.plot:
             from sim_bridge.flight_plot import plot_flight
 

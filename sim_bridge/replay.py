@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from models.files import write_json
 from sim_bridge.client import ClientError, SimulatorClient
 from sim_bridge.flight import Flight, FlightError, read_flight
 from sim_bridge.protocol import SENSOR_FRAME
@@ -227,18 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = replay(flight, args.url, speed, lockstep=args.lockstep)
         print(format_summary(summary))
         if args.json:
-            write_json(args.json, summary)
+            write_json(args.json, summary, sort_keys=False)
     except (FlightError, ReplayError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def write_json(path: str | os.PathLike, summary: dict) -> None:
-    """Write a summary as indented JSON; raises OSError."""
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(summary, file, indent=2)
-        file.write("\n")
 
 
 if __name__ == "__main__":

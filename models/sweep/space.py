@@ -17,16 +17,10 @@ before any trial runs.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
-
-from models.train_config import TrainConfig, TrainSource, option_types, with_options
+from models.train_config import TrainConfig, TrainSource, option_types, parse_toml, with_options
 
 DEFAULT_SPACE = Path(__file__).with_name("space.toml")
 SET_BY_SWEEP = frozenset({"train", "val", "val_far", "out", "workers", "threads"})
@@ -75,8 +69,8 @@ def load_space(path: str | Path = DEFAULT_SPACE) -> Space:
     """Read and check a space file; raises SpaceError naming the file, the key and what is wrong."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        raw = parse_toml(path.read_text())
+    except (OSError, ValueError) as error:
         raise SpaceError(f"Cannot read search space {str(path)!r}: {error}") from error
     allowed = sweepable_options()
     fixed, choices, ranges = {}, {}, {}
