@@ -171,6 +171,22 @@ def sample_images(data_dir: str | os.PathLike, count: int, size: int, seed: int 
     return np.stack([prepare_input(read_image(pairs[i][0]), size) for i in sorted(chosen)])
 
 
+def save_reshaped(model: keras.Model, source: keras.Model, card: dict, out: str, origin: dict) -> None:
+    """Save ``model``, narrowed or widened from ``source`` (whose card is ``card``), at ``out`` with a card naming
+    its network and ``origin`` (how it was made); prints where."""
+    spec = resolve_arch(model.name.replace("_", ","))
+    out_card = {
+        "arch": spec,
+        "spec": spec,
+        "input_size": card["input_size"],
+        "classes": card.get("classes"),
+        "input_scaling": card.get("input_scaling"),
+        "parameters": model.count_params(),
+        **origin,
+    }
+    print(f"{model.count_params()} parameters (from {source.count_params()}): {store.save(model, out, out_card)}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.prune", description=__doc__.split("\n")[0])
     parser.add_argument("source", help="trained model to narrow")
@@ -194,19 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, channels in keep.items():
         if len(channels) < source.get_layer(name).output.shape[-1]:
             print(f"{name}: kept {len(channels)} of {source.get_layer(name).output.shape[-1]} channels")
-    spec = resolve_arch(args.spec)
     pruned = {"source": str(args.source), "source_spec": card.get("spec"), "data": str(Path(args.data)),
               "images": len(images), "seed": args.seed}  # fmt: skip
-    out_card = {
-        "arch": spec,
-        "spec": spec,
-        "input_size": card["input_size"],
-        "classes": card.get("classes"),
-        "input_scaling": card.get("input_scaling"),
-        "parameters": model.count_params(),
-        "pruned_from": pruned,
-    }
-    print(f"{model.count_params()} parameters (from {source.count_params()}): {store.save(model, args.out, out_card)}")
+    save_reshaped(model, source, card, args.out, {"pruned_from": pruned})
     return 0
 
 

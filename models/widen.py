@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from models import store
-from models.architecture import build_fcn, resolve_arch
-from models.prune import input_parts
+from models.architecture import build_fcn
+from models.prune import input_parts, save_reshaped
 
 
 def widen(source: keras.Model, spec: str, seed: int = 0) -> keras.Model:
@@ -107,17 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         have = source.get_layer(layer.name).output.shape[-1]
         if isinstance(layer, keras.layers.BatchNormalization) and layer.output.shape[-1] > have:
             print(f"{layer.name}: {have} -> {layer.output.shape[-1]} channels")
-    spec = resolve_arch(args.spec)
-    out_card = {
-        "arch": spec,
-        "spec": spec,
-        "input_size": card["input_size"],
-        "classes": card.get("classes"),
-        "input_scaling": card.get("input_scaling"),
-        "parameters": model.count_params(),
-        "widened_from": {"source": str(args.source), "source_spec": card.get("spec"), "seed": args.seed},
-    }
-    print(f"{model.count_params()} parameters (from {source.count_params()}): {store.save(model, args.out, out_card)}")
+    origin = {"source": str(args.source), "source_spec": card.get("spec"), "seed": args.seed}
+    save_reshaped(model, source, card, args.out, {"widened_from": origin})
     return 0
 
 
