@@ -39,7 +39,7 @@ PRESETS = {
     "deep4": "e32,e64,e128,e256,c256,d256,d128,d64,d32",
     "deep5": "e32,e64,e128,e256,e256,c256,d256,d256,d128,d64,d32",
     # deep5's encoder with narrow decoders, about as accurate at about half the CPU time: the default until
-    # 2026-11-27, and the start of the shipped model's lineage (c2, weights/model_weights.card.json).
+    # 2026-11-27, and the start of the shipped model's lineage (c3, weights/model_weights.card.json).
     "slim5": "e32,e64,e128,e256,e256,c256,d256,d128,d32,d16,d8",
     # slim5 behind a stride-2 stem, for 256 px input at less CPU time than slim5 at 160
     # (docs/notes/2026-11-26-far-targets-first-cpu-runs.md).

@@ -14,6 +14,7 @@ RECIPES = sorted((ROOT / "models" / "recipes").glob("*.toml"))
 SHIPPED = json.loads((ROOT / "weights" / "model_weights.card.json").read_text())
 DESCRIBED = ("init", "teacher")  # the cards name these in words ("stage 10 (r6)"), not by path
 PRUNED = Path("runs/p1")  # stage 7, written by models.prune (docs/training.md), not by a recipe
+WIDENED = Path("runs/c2_wide")  # stage 13, written by models.widen
 
 
 def stage(recipe: Path) -> int:
@@ -26,12 +27,12 @@ def test_the_last_recipe_gives_the_shipped_models_hyperparameters_and_data():
     ours = config.hyperparameters(steps=config.steps_per_epoch or 0)
     recorded = SHIPPED["hyperparameters"]
     assert {name for name in ours.keys() | recorded.keys() if ours.get(name) != recorded.get(name)} == {"init"}
-    assert recorded["init"] == "stage 11 (c1)" and config.init == Path("weights/c1")
+    assert recorded["init"] == "stage 13 (c2 widened)" and config.init == WIDENED
     sources = [{"path": str(source.path), "weight": source.weight} for source in config.train]
     assert sources == [{"path": data["path"], "weight": data["weight"]} for data in SHIPPED["training_data"]["train"]]
     assert [str(folder) for folder in config.val] == SHIPPED["validation_data"]
     assert config.input_size == SHIPPED["input_size"]
-    assert config.arch is None and store.read_card(ROOT / config.init)["spec"] == SHIPPED["spec"]  # init's network
+    assert config.arch is None and SHIPPED["lineage"][-1]["spec"] == SHIPPED["spec"]  # stage 13's network
 
 
 @pytest.mark.parametrize("recipe", RECIPES[:-1], ids=lambda path: path.stem)
@@ -49,7 +50,7 @@ def test_every_earlier_recipe_gives_its_lineage_stages_hyperparameters(recipe):
 def test_every_training_stage_has_a_recipe_that_starts_from_weights_an_earlier_stage_writes():
     trained = [entry["stage"] for entry in SHIPPED["lineage"] if "hyperparameters" in entry]
     assert [stage(recipe) for recipe in RECIPES] == [*trained, len(SHIPPED["lineage"]) + 1]
-    written = {PRUNED}
+    written = {PRUNED, WIDENED}
     for recipe in RECIPES:
         config = load_recipe(recipe)
         for start in (config.init, config.teacher):
