@@ -36,7 +36,7 @@ def prune(source: keras.Model, spec: str, images: np.ndarray) -> tuple[keras.Mod
     the pruned model and the kept channel indices of each BatchNormalization block output. Raises ValueError when
     ``spec`` is not ``source``'s blocks at most as wide."""
     target = build_fcn(spec, source.input_shape[1])
-    blocks = _check_same_blocks(source, target)
+    blocks = check_same_blocks(source, target)
     mean, spread = _channel_moments(source, blocks, images)
     block_after = {source.get_layer(name).input._keras_history.operation.name: name for name in blocks}  # conv: its BN
     read = _read_weights(source, blocks)
@@ -52,20 +52,21 @@ def prune(source: keras.Model, spec: str, images: np.ndarray) -> tuple[keras.Mod
     return target, keep
 
 
-def _check_same_blocks(source: keras.Model, target: keras.Model) -> list[str]:
+def check_same_blocks(source: keras.Model, target: keras.Model, wider: bool = False) -> list[str]:
     """The names of ``source``'s BatchNormalization layers (the block outputs); raises ValueError unless
-    ``target`` has the same weighted layers with no wider block."""
+    ``target`` has the same weighted layers with no block wider (pruning) or, with ``wider``, narrower (widening)."""
     weighted = [(layer.name, type(layer)) for layer in source.layers if layer.weights]
     if weighted != [(layer.name, type(layer)) for layer in target.layers if layer.weights]:
         raise ValueError(
-            f"The spec must have the source's blocks in the same order, only narrower. Received: spec={target.name!r}"
-            f" for a source {source.name!r}"
+            f"The spec must have the source's blocks in the same order, only {'wider' if wider else 'narrower'}. "
+            f"Received: spec={target.name!r} for a source {source.name!r}"
         )
     blocks = [layer.name for layer in source.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for name in blocks:
         have, want = source.get_layer(name).output.shape[-1], target.get_layer(name).output.shape[-1]
-        if want > have:
-            raise ValueError(f"Block {name} would widen from {have} to {want} channels; pruning only narrows")
+        if want != have and (want > have) != wider:
+            moved, tool = ("narrow", "widening only widens") if wider else ("widen", "pruning only narrows")
+            raise ValueError(f"Block {name} would {moved} from {have} to {want} channels; {tool}")
     return blocks
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from models import store
 from models.architecture import build_fcn
-from models.prune import input_parts, save_reshaped
+from models.prune import check_same_blocks, input_parts, save_reshaped
 
 
 def widen(source: keras.Model, spec: str, seed: int = 0) -> keras.Model:
@@ -27,25 +27,11 @@ def widen(source: keras.Model, spec: str, seed: int = 0) -> keras.Model:
     blocks at least as wide."""
     keras.utils.set_random_seed(seed)
     target = build_fcn(spec, source.input_shape[1])
-    _check_wider(source, target)
+    check_same_blocks(source, target, wider=True)
     for layer in target.layers:
         if layer.weights:
             layer.set_weights(_widened_weights(source.get_layer(layer.name), layer))
     return target
-
-
-def _check_wider(source: keras.Model, target: keras.Model) -> None:
-    """Raise ValueError unless ``target`` has ``source``'s weighted layers, in order, none narrower."""
-    weighted = [(layer.name, type(layer)) for layer in source.layers if layer.weights]
-    if weighted != [(layer.name, type(layer)) for layer in target.layers if layer.weights]:
-        raise ValueError(
-            f"The spec must have the source's blocks in the same order, only wider. Received: spec={target.name!r}"
-            f" for a source {source.name!r}"
-        )
-    for name, _ in weighted:
-        have, want = source.get_layer(name).output.shape[-1], target.get_layer(name).output.shape[-1]
-        if want < have:
-            raise ValueError(f"Block {name} would narrow from {have} to {want} channels; widening only widens")
 
 
 def _widened_weights(old: keras.layers.Layer, new: keras.layers.Layer) -> list[np.ndarray]:
