@@ -1,6 +1,7 @@
 """Score a model on a dataset exactly as the Udacity notebook did (see `models.scoring`).
 
     python -m models.evaluate MODEL DATA_DIR [DATA_DIR ...] [--out PRED_DIR] [--json FILE] [--figure FILE]
+                              [--target-bias SHIFT ...]
 
 DATA_DIR is either one images/masks folder (our validation set) or a folder holding the three Udacity
 scenario folders. Prints the counts and scores, and the far-target figures: detection and IoU by the truth's
@@ -8,13 +9,15 @@ target area at the native 256x256 (`models.sizes`), and false positives on the i
 Several DATA_DIRs are scored in one run, each on its own, and summed up in one table: a row per folder, a
 column per size bucket. Optionally writes prediction PNGs, a JSON summary, and a picture of
 image | truth | prediction for a sample and the worst images of each scenario, with a sheet of the smallest
-targets.
+targets. ``--target-bias -1 -0.5 0`` scores the model at several operating points in one run, its target logit
+shifted as `models.target_bias` would save it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -247,6 +250,38 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
+def finite_shift(text: str) -> float:
+    """One ``--target-bias`` value: a finite logit shift."""
+    try:
+        shift = float(text)
+    except ValueError:
+        shift = math.nan
+    if not math.isfinite(shift):
+        raise argparse.ArgumentTypeError(f"expected a finite number such as -0.5. Received: {text!r}")
+    return shift
+
+
+def score_folders(model, folders: dict[str, list[EvalSet]], out: Path | None) -> tuple[dict, list[EvalSet], dict]:
+    """Score ``model`` on every folder and print each result; returns the results by folder, and every scenario
+    with its predictions for the report (scenario names numbered by folder when there are several)."""
+    several = len(folders) > 1
+    results, all_sets, all_details = {}, [], {}
+    for number, (name, sets) in enumerate(folders.items(), 1):
+        out_dir = out / f"{number}_{Path(name).name}" if out and several else out
+        result, details = score_sets(model, sets, out_dir)
+        result["sizes"] = size_figures(sets, details)
+        results[name] = result
+        if several:
+            print(f"== {name}")
+        print(format_result(result))
+        if several:  # the report's scenario names must stay apart (two folders may both be 'validation')
+            sets = [dataclasses.replace(s, name=f"{number}:{s.name}") for s in sets]
+            details = {f"{number}:{key}": value for key, value in details.items()}
+        all_sets += sets
+        all_details.update(details)
+    return results, all_sets, all_details
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="model path (weights/NAME, NAME.keras, or a legacy HDF5 file)")
@@ -259,10 +294,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write prediction PNGs under this folder")
     parser.add_argument("--json", type=Path, help="write the scores as JSON to this file")
     parser.add_argument("--figure", type=Path, help="picture of samples and worst images (default: beside --json)")
+    parser.add_argument(
+        "--target-bias",
+        type=finite_shift,
+        nargs="+",
+        metavar="SHIFT",
+        help="score the model with its target logit shifted by each of these (e.g. -1 -0.5 0), as "
+        "`models.target_bias` would save it: one table row per dataset and shift",
+    )
     args = parser.parse_args(argv)
+    shifts = args.target_bias or [0.0]
+    if len(shifts) > 1 and (args.out or args.figure):
+        parser.error("--out and --figure show one operating point: give --target-bias one value")
 
     from models.files import write_json
     from models.store import ModelLoadError, load
+    from models.target_bias import shift_target_bias
 
     started = time.perf_counter()
     try:
@@ -271,27 +318,26 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelLoadError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    several = len(folders) > 1
-    results, all_sets, all_details = {}, [], {}
-    for number, (name, sets) in enumerate(folders.items(), 1):
-        out_dir = args.out / f"{number}_{Path(name).name}" if args.out and several else args.out
-        result, details = score_sets(model, sets, out_dir)
-        result["sizes"] = size_figures(sets, details)
-        results[name] = result
-        if several:
-            print(f"== {name}")
-        print(format_result(result))
-        if several:  # the report's scenario names must stay apart (two folders may both be 'validation')
-            sets = [dataclasses.replace(s, name=f"{number}:{s.name}") for s in sets]
-            details = {f"{number}:{key}": value for key, value in details.items()}
-        all_sets += sets
-        all_details.update(details)
-    print(format_table(results) if several else format_sizes(results[str(args.data_dirs[0])]["sizes"]))
+    rows, by_shift, applied = {}, {}, 0.0
+    for shift in shifts:
+        if args.target_bias:
+            try:
+                shift_target_bias(model, shift - applied)
+            except ValueError as error:  # a model without the output layer by its name
+                print(f"error: cannot shift the target logit of {args.model}: {error}", file=sys.stderr)
+                return 2
+            applied = shift
+            print(f"=== target logit shifted by {shift:+g}")
+        results, all_sets, all_details = score_folders(model, folders, args.out)
+        by_shift[f"{shift:+g}"] = {"datasets": results} if len(folders) > 1 else results[str(args.data_dirs[0])]
+        rows.update({f"{name} {shift:+g}" if args.target_bias else name: result for name, result in results.items()})
+    print(format_table(rows) if len(rows) > 1 else format_sizes(next(iter(rows.values()))["sizes"]))
     images = sum(len(s.stems) for s in all_sets)
-    print(f"{images} images in {time.perf_counter() - started:.1f} s")
+    points = f" at {len(shifts)} operating points" if len(shifts) > 1 else ""
+    print(f"{images} images{points} in {time.perf_counter() - started:.1f} s")
     if args.json:
-        write_json(args.json, {"datasets": results} if several else results[str(args.data_dirs[0])])
-    figure = args.figure or (args.json.with_suffix(".png") if args.json else None)
+        write_json(args.json, {"target_bias": by_shift} if args.target_bias else by_shift["+0"])
+    figure = args.figure or (args.json.with_suffix(".png") if args.json and len(shifts) == 1 else None)
     if figure:
         render_report(all_sets, all_details, figure)
         print(f"picture: {figure}")

@@ -1,9 +1,14 @@
 """Shifting the target logit: fewer or more target pixels, nothing else touched, the command and its card."""
 
+import json
+
 import numpy as np
+import pytest
+from conftest import make_dataset
 from test_models_prune import images, randomized
 
 from models import load, save
+from models.evaluate import main as evaluate_main
 from models.imaging import TARGET_CLASS
 from models.target_bias import main, shift_target_bias
 
@@ -46,3 +51,25 @@ def test_the_command_saves_the_shift_and_drops_the_sources_stale_figures(tmp_pat
     assert main([str(tmp_path / "source"), "nan", str(tmp_path / "bad")]) == 2
     assert "finite" in capsys.readouterr().err
     assert main([str(tmp_path / "missing"), "-0.5", str(tmp_path / "bad")]) == 2
+
+
+def test_evaluate_scores_each_shift_as_the_saved_shifted_model_scores(tmp_path, capsys):
+    source = randomized("e8,e8,c8,d8,d4", 16)
+    kernel, bias = source.get_layer("classes").get_weights()
+    source.get_layer("classes").set_weights([kernel * 0.01, bias * 0])  # shifts move many pixels
+    save(source, tmp_path / "source", {"arch": "e8,e8,c8,d8,d4", "input_size": 16})
+    assert main([str(tmp_path / "source"), "-0.5", str(tmp_path / "shifted")]) == 0
+    data = make_dataset(tmp_path / "data", 6, size=16)
+
+    def scores(model: str, *options: str) -> dict:
+        assert evaluate_main([str(tmp_path / model), str(data), "--json", str(tmp_path / "s.json"), *options]) == 0
+        return json.loads((tmp_path / "s.json").read_text())
+
+    swept = scores("source", "--target-bias", "2", "-0.5", "0")["target_bias"]
+    assert swept["-0.5"] == scores("shifted") and swept["+0"] == scores("source")
+    false_positives = [swept[shift]["sizes"]["no_target"]["false_pos"] for shift in ("+0", "+2")]
+    assert false_positives == [0, 3]  # +2: the target everywhere
+    assert "data -0.5 |" in capsys.readouterr().out  # the table: a row per dataset and shift
+    with pytest.raises(SystemExit):
+        evaluate_main([str(tmp_path / "source"), str(data), "--target-bias", "-1", "nan"])
+    assert "expected a finite number" in capsys.readouterr().err
