@@ -5,8 +5,8 @@
 Adds SHIFT to the target class's bias in the output convolution, before the softmax. A negative shift marks fewer
 pixels as the target: the Udacity score's per-image decision (more than 3 target pixels) fires on fewer images
 without the hero, and finds fewer far targets; a positive one does the opposite. Nothing else changes. Choose
-SHIFT on validation sets (`python -m models.evaluate OUT VAL...`), never on the held-out scenes. Measured use:
-docs/notes/2026-12-06-community-data-c3.md.
+SHIFT on validation sets (`python -m models.evaluate SOURCE VAL... --target-bias -1 -0.5 0` scores several in one
+run), never on the held-out scenes. Measured use: docs/notes/2026-12-06-community-data-c3.md.
 """
 
 from __future__ import annotations
