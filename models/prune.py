@@ -52,22 +52,39 @@ def prune(source: keras.Model, spec: str, images: np.ndarray) -> tuple[keras.Mod
     return target, keep
 
 
-def check_same_blocks(source: keras.Model, target: keras.Model, wider: bool = False) -> list[str]:
+def check_same_blocks(
+    source: keras.Model, target: keras.Model, wider: bool = False, grown_from: dict[str, str] | None = None
+) -> list[str]:
     """The names of ``source``'s BatchNormalization layers (the block outputs); raises ValueError unless
-    ``target`` has the same weighted layers with no block wider (pruning) or, with ``wider``, narrower (widening)."""
-    weighted = [(layer.name, type(layer)) for layer in source.layers if layer.weights]
-    if weighted != [(layer.name, type(layer)) for layer in target.layers if layer.weights]:
+    ``target`` has the same weighted layers with no block wider (pruning) or, with ``wider``, narrower (widening).
+    ``grown_from`` names the layer of ``source`` that each layer of ``target`` takes the place of (by default, the
+    one of the same name); when widening, a full convolution may take the place of a separable one."""
+    grown_from = grown_from or {}
+    weighted = {layer.name: layer for layer in source.layers if layer.weights}
+    pairs = [(weighted.get(grown_from.get(layer.name, layer.name)), layer) for layer in target.layers if layer.weights]
+    if [old.name for old, _ in pairs if old] != list(weighted) or not all(
+        old and _may_replace(old, new, wider) for old, new in pairs
+    ):
         raise ValueError(
             f"The spec must have the source's blocks in the same order, only {'wider' if wider else 'narrower'}. "
             f"Received: spec={target.name!r} for a source {source.name!r}"
         )
-    blocks = [layer.name for layer in source.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for name in blocks:
-        have, want = source.get_layer(name).output.shape[-1], target.get_layer(name).output.shape[-1]
-        if want != have and (want > have) != wider:
-            moved, tool = ("narrow", "widening only widens") if wider else ("widen", "pruning only narrows")
-            raise ValueError(f"Block {name} would {moved} from {have} to {want} channels; {tool}")
+    blocks = []
+    for old, new in pairs:
+        if isinstance(old, keras.layers.BatchNormalization):
+            have, want = old.output.shape[-1], new.output.shape[-1]
+            if want != have and (want > have) != wider:
+                moved, tool = ("narrow", "widening only widens") if wider else ("widen", "pruning only narrows")
+                raise ValueError(f"Block {old.name} would {moved} from {have} to {want} channels; {tool}")
+            blocks.append(old.name)
     return blocks
+
+
+def _may_replace(old: keras.layers.Layer, new: keras.layers.Layer, wider: bool) -> bool:
+    """Whether ``new`` can take ``old``'s place: the same kind of layer or, when widening, a full convolution in
+    place of a separable one (which it can compute exactly)."""
+    separable_to_full = isinstance(old, keras.layers.SeparableConv2D) and type(new) is keras.layers.Conv2D
+    return type(new) is type(old) or (wider and separable_to_full)
 
 
 def input_parts(layer: keras.layers.Layer) -> list[tuple[str, int]]:
