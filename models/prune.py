@@ -62,8 +62,8 @@ def check_same_blocks(
     grown_from = grown_from or {}
     weighted = {layer.name: layer for layer in source.layers if layer.weights}
     pairs = [(weighted.get(grown_from.get(layer.name, layer.name)), layer) for layer in target.layers if layer.weights]
-    if [old.name for old, _ in pairs if old] != list(weighted) or not all(
-        old and _may_replace(old, new, wider) for old, new in pairs
+    if [getattr(old, "name", None) for old, _ in pairs] != list(weighted) or not all(
+        _may_replace(old, new, wider) for old, new in pairs
     ):
         raise ValueError(
             f"The spec must have the source's blocks in the same order, only {'wider' if wider else 'narrower'}. "
